@@ -1,0 +1,229 @@
+// Command nginx-upgradectl swaps the binary of a running nginx without dropping a connection,
+// checking every step and rolling back by itself when the new build fails.
+//
+// Exit codes are a contract: 0 upgraded and verified (or nothing to do), 1 the new binary was not
+// taken and the old one serves as before, 2 refused with nothing signalled, 3 needs an operator.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
+)
+
+const (
+	exitOK       = 0
+	exitNotTaken = 1
+	exitRefused  = 2
+	exitOperator = 3
+)
+
+const usage = `usage: nginx-upgradectl <command> [flags]
+
+commands:
+  upgrade   swap the running nginx to the binary on disk; rolls back by itself on any failed check
+  commit    finish a paused or interrupted upgrade: the old master quits
+  rollback  undo a half-done upgrade: the old master serves alone again
+  status    show masters, workers, binaries and the state
+
+run 'nginx-upgradectl <command> -h' for the flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitRefused
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("nginx-upgradectl "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := addFlags(fs, cmd)
+	if f == nil {
+		fmt.Fprintf(stderr, "nginx-upgradectl: unknown command %q\n\n%s", cmd, usage)
+		return exitRefused
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitRefused
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "nginx-upgradectl %s: unexpected argument %q (flags go before nothing else)\n", cmd, fs.Arg(0))
+		return exitRefused
+	}
+
+	// Ctrl-C or a service manager's stop makes a run roll back, then exit: never leave two masters
+	// behind without saying so.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+
+	if cmd == "status" {
+		return status(ctx, f, stdout)
+	}
+	opts := f.options()
+	if !f.json {
+		opts.Observe = printStep(stderr)
+	}
+	var res *upgrade.Result
+	switch cmd {
+	case "upgrade":
+		res = upgrade.Upgrade(ctx, opts)
+	case "commit":
+		res = upgrade.Commit(ctx, opts)
+	case "rollback":
+		res = upgrade.Rollback(ctx, opts)
+	}
+	code := exitCode(cmd, res.Outcome)
+	if f.json {
+		writeJSON(stdout, cmd, code, res)
+	}
+	return code
+}
+
+// flags are the options common to every command.
+type flags struct {
+	pidFile string
+	binary  string
+	soak    time.Duration
+	health  urlList
+	timeout time.Duration
+	json    bool
+	pause   bool
+	lockDir string
+}
+
+func addFlags(fs *flag.FlagSet, cmd string) *flags {
+	switch cmd {
+	case "upgrade", "commit", "rollback", "status":
+	default:
+		return nil
+	}
+	f := &flags{}
+	fs.StringVar(&f.pidFile, "pid-file", "/run/nginx.pid", "nginx's pid file")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline for the whole run (a rollback gets its own minute after it)")
+	fs.BoolVar(&f.json, "json", false, "print a machine-readable result on stdout")
+	fs.StringVar(&f.lockDir, "lock-dir", upgrade.DefaultLockDir, "directory of the per-nginx run locks")
+	if cmd == "status" {
+		return f
+	}
+	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build (repeatable)")
+	if cmd == "upgrade" {
+		fs.StringVar(&f.binary, "binary", "", "the new nginx binary (default: the path the running master was started from, which nginx re-executes)")
+		fs.DurationVar(&f.soak, "soak", 10*time.Second, "how long the new build serves alone, watched, before the old master quits")
+		fs.BoolVar(&f.pause, "pause", false, "stop after WINCH with both masters kept; then run commit or rollback")
+	}
+	return f
+}
+
+func (f *flags) options() upgrade.Options {
+	return upgrade.Options{
+		PidFile: f.pidFile,
+		Binary:  f.binary,
+		Soak:    f.soak,
+		Pause:   f.pause,
+		Health:  health.Checker{URLs: f.health},
+		LockDir: f.lockDir,
+	}
+}
+
+// exitCode maps an outcome to the exit code contract. A rollback that was asked for and done is
+// a success of the rollback command.
+func exitCode(cmd string, o upgrade.Outcome) int {
+	switch o {
+	case upgrade.Success, upgrade.Noop, upgrade.Paused:
+		return exitOK
+	case upgrade.RolledBack:
+		if cmd == "rollback" {
+			return exitOK
+		}
+		return exitNotTaken
+	case upgrade.Rejected:
+		return exitNotTaken
+	case upgrade.Refused:
+		return exitRefused
+	}
+	return exitOperator
+}
+
+func status(ctx context.Context, f *flags, stdout io.Writer) int {
+	st := upgrade.ReadStatus(ctx, f.pidFile)
+	if f.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+	} else {
+		st.Write(stdout)
+	}
+	switch {
+	case st.State == upgrade.Stopped:
+		return exitRefused
+	case st.State.HalfDone():
+		return exitOperator
+	}
+	return exitOK
+}
+
+// printStep prints one line per step: time since start, step, result, message.
+func printStep(w io.Writer) upgrade.Observer {
+	return func(ev upgrade.Event) {
+		fmt.Fprintf(w, "%8.3fs  %-12s %-7s %s\n", ev.Elapsed.Seconds(), ev.Step, ev.Result, ev.Message)
+	}
+}
+
+type jsonStep struct {
+	Step       upgrade.Step `json:"step"`
+	Result     string       `json:"result"`
+	Message    string       `json:"message"`
+	ElapsedMS  int64        `json:"elapsed_ms"`
+	DurationMS int64        `json:"duration_ms"`
+}
+
+func writeJSON(w io.Writer, cmd string, code int, res *upgrade.Result) {
+	out := struct {
+		Command    string          `json:"command"`
+		Outcome    upgrade.Outcome `json:"outcome"`
+		ExitCode   int             `json:"exit_code"`
+		Error      string          `json:"error,omitempty"`
+		Message    string          `json:"message"`
+		DurationMS int64           `json:"duration_ms"`
+		upgrade.Info
+		Steps []jsonStep `json:"steps"`
+	}{Command: cmd, Outcome: res.Outcome, ExitCode: code, DurationMS: res.Duration.Milliseconds(), Info: res.Info}
+	if res.Err != nil {
+		out.Error = res.Err.Error()
+	}
+	for _, ev := range res.Events {
+		out.Steps = append(out.Steps, jsonStep{ev.Step, ev.Result, ev.Message, ev.Elapsed.Milliseconds(), ev.Duration.Milliseconds()})
+		out.Message = ev.Message
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(out)
+}
+
+// urlList is a repeatable flag.
+type urlList []string
+
+func (u *urlList) String() string { return strings.Join(*u, ",") }
+func (u *urlList) Set(s string) error {
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return errors.New("want an http:// or https:// URL")
+	}
+	*u = append(*u, s)
+	return nil
+}

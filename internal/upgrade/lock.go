@@ -1,0 +1,62 @@
+package upgrade
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultLockDir holds one lock file per nginx (per pid file path). It lives on /run, so a reboot
+// clears it, and the kernel drops a flock when its holder dies, so a killed helper never leaves
+// a lock behind.
+const DefaultLockDir = "/run/nginx-upgradectl"
+
+// ErrBusy means another run holds the lock for the same nginx.
+var ErrBusy = errors.New("another nginx-upgradectl run is working on this nginx")
+
+// lock takes the run lock for pidFile. The file is created without following symlinks, in a
+// directory only root can write, so an unprivileged user cannot plant one.
+func lock(dir, pidFile string) (release func(), err error) {
+	abs, err := filepath.Abs(pidFile)
+	if err != nil {
+		return nil, fmt.Errorf("lock for %s: %w", pidFile, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create lock directory: %w", err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	path := filepath.Join(dir, "nginx-"+hex.EncodeToString(sum[:8])+".lock")
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file %s: %w", path, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder := readHolder(fd)
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (pid %s holds %s); wait for it to finish", ErrBusy, holder, path)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// Record who holds the lock, for the message a second run prints.
+	if err := unix.Ftruncate(fd, 0); err == nil {
+		unix.Pwrite(fd, []byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() { unix.Close(fd) }, nil
+}
+
+func readHolder(fd int) string {
+	buf := make([]byte, 16)
+	n, _ := unix.Pread(fd, buf, 0)
+	if s := strings.TrimSpace(string(buf[:max(n, 0)])); s != "" {
+		return s
+	}
+	return "unknown"
+}

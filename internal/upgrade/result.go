@@ -1,0 +1,141 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Outcome is how a run ended. The CLI maps outcomes to its exit codes.
+type Outcome string
+
+const (
+	Success       Outcome = "success"        // the new build serves alone, verified
+	Noop          Outcome = "noop"           // nothing to do; nothing was signalled
+	Paused        Outcome = "paused"         // --pause: both masters left for an audit
+	Rejected      Outcome = "rejected"       // preflight refused the new binary; nothing was signalled
+	RolledBack    Outcome = "rolled_back"    // the new build failed a check; the old one serves as before
+	Refused       Outcome = "refused"        // the target could not be trusted; nothing was signalled
+	NeedsOperator Outcome = "needs_operator" // a half-done state the helper could not resolve
+)
+
+// Step names one stage of a run; they are the STEP values of the audit trail.
+type Step string
+
+const (
+	StepLock      Step = "lock"
+	StepFind      Step = "find_master"
+	StepPreflight Step = "preflight"
+	StepUSR2      Step = "usr2"
+	StepNewMaster Step = "new_master"
+	StepWorkers   Step = "workers"
+	StepHealth    Step = "health"
+	StepWINCH     Step = "winch"
+	StepSoak      Step = "soak"
+	StepHandOver  Step = "handover"
+	StepQUIT      Step = "quit"
+	StepVerify    Step = "verify"
+	StepRollback  Step = "rollback"
+	StepCommit    Step = "commit"
+	StepOutcome   Step = "outcome"
+)
+
+// BinaryInfo names a build: where it is, what it says it is, what it hashes to. Debian builds of
+// one upstream version answer the same `nginx -v`, so the hash is what tells them apart.
+type BinaryInfo struct {
+	Path    string `json:"path,omitempty"`
+	Version string `json:"version,omitempty"`
+	SHA256  string `json:"sha256,omitempty"`
+}
+
+// Info is what a run knows about the swap so far; every event carries a copy.
+type Info struct {
+	OldMaster int        `json:"old_master_pid,omitempty"`
+	NewMaster int        `json:"new_master_pid,omitempty"`
+	Old       BinaryInfo `json:"old_binary"`
+	New       BinaryInfo `json:"new_binary"`
+}
+
+// Event is one step of a run, as it happened.
+type Event struct {
+	Step     Step          `json:"step"`
+	Result   string        `json:"result"` // ok, sent, failed, skipped; the outcome on StepOutcome
+	Message  string        `json:"message"`
+	Err      error         `json:"-"`
+	Elapsed  time.Duration `json:"elapsed_ns"`  // since the run began
+	Duration time.Duration `json:"duration_ns"` // of this step
+	Info     `json:"-"`
+}
+
+// Observer sees every event as it happens (the CLI prints them, the audit trail records them).
+type Observer func(Event)
+
+// Result is a finished run.
+type Result struct {
+	Outcome  Outcome
+	Err      error
+	Info     Info
+	Duration time.Duration
+	Events   []Event
+}
+
+// recorder collects events and times steps.
+type recorder struct {
+	start    time.Time
+	stepFrom time.Time
+	info     Info
+	events   []Event
+	observe  Observer
+}
+
+func newRecorder(observe Observer) *recorder {
+	now := time.Now()
+	return &recorder{start: now, stepFrom: now, observe: observe}
+}
+
+// record ends the current step with result and starts timing the next.
+func (r *recorder) record(step Step, result string, err error, format string, args ...any) {
+	now := time.Now()
+	ev := Event{Step: step, Result: result, Message: fmt.Sprintf(format, args...), Err: err,
+		Elapsed: now.Sub(r.start), Duration: now.Sub(r.stepFrom), Info: r.info}
+	if err != nil && ev.Message == "" {
+		ev.Message = err.Error()
+	}
+	r.stepFrom = now
+	r.events = append(r.events, ev)
+	if r.observe != nil {
+		r.observe(ev)
+	}
+}
+
+// finish records the outcome event and returns the run's result.
+func (r *recorder) finish(o Outcome, err error, format string, args ...any) *Result {
+	r.stepFrom = r.start
+	r.record(StepOutcome, string(o), err, format, args...)
+	return &Result{Outcome: o, Err: err, Info: r.info, Duration: time.Since(r.start), Events: r.events}
+}
+
+// poll calls check every interval until it reports done or fails, or ctx ends. Waiting this way
+// (rather than sleeping a fixed time and hoping) returns as soon as the state is reached and
+// says what was last seen when it is not.
+func poll(ctx context.Context, every time.Duration, check func() (done bool, err error)) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		done, err := check()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// isTimeout reports whether err is a deadline or cancellation rather than a failed check.
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}

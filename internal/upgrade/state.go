@@ -1,0 +1,103 @@
+package upgrade
+
+import (
+	"errors"
+	"os"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+)
+
+// State names what the pid files and the process table show. It is derived afresh every time, never
+// stored: a helper killed at any point leaves nothing behind that status could disagree with.
+type State string
+
+const (
+	// Stopped: no live nginx master is named by the pid files.
+	Stopped State = "stopped"
+	// Running: one master, named by the pid file; the steady state.
+	Running State = "running"
+	// NewMasterStarting: USR2 was sent; .oldbin names the old master, the new one is not up yet.
+	NewMasterStarting State = "new-master-starting"
+	// BothServing: old and new masters both have workers accepting connections.
+	BothServing State = "both-serving"
+	// OldDrained: WINCH was sent; the old master has no serving workers (an upgrade paused here
+	// for an audit waits for commit or rollback).
+	OldDrained State = "old-drained"
+	// StaleOldbin: .oldbin names a master that is gone; the new master serves alone.
+	StaleOldbin State = "stale-oldbin"
+	// Inconsistent: both pid files name masters, but the new one is not a child of the old.
+	Inconsistent State = "inconsistent"
+)
+
+// HalfDone reports whether s is a state of an unfinished upgrade.
+func (s State) HalfDone() bool { return s != Stopped && s != Running }
+
+// Snapshot is what one look at the pid files and /proc found.
+type Snapshot struct {
+	PidFile    string
+	State      State
+	Current    *nginx.Master // named by the pid file
+	CurrentErr error         // why the pid file names no master
+	Old        *nginx.Master // named by the .oldbin pid file
+	OldbinErr  error         // why .oldbin names no master (nginx.ErrNoPidFile when absent)
+}
+
+// Observe looks at the nginx whose pid file is pidFile and names its state.
+func Observe(pidFile string) Snapshot {
+	s := Snapshot{PidFile: pidFile}
+	s.Current, s.CurrentErr = masterFromPidFile(pidFile)
+	s.Old, s.OldbinErr = masterFromPidFile(nginx.OldbinPath(pidFile))
+	s.State = nameState(s)
+	return s
+}
+
+func nameState(s Snapshot) State {
+	oldbinExists := !errors.Is(s.OldbinErr, nginx.ErrNoPidFile)
+	switch {
+	case !oldbinExists && s.Current != nil:
+		return Running
+	case !oldbinExists:
+		return Stopped
+	case s.Old == nil && s.Current != nil:
+		return StaleOldbin
+	case s.Old == nil:
+		return Stopped
+	case s.Current == nil || s.Current.Pid == s.Old.Pid:
+		return NewMasterStarting
+	case s.Current.PPid != s.Old.Pid:
+		return Inconsistent
+	}
+	serving, _, err := nginx.Workers(s.Old.Pid)
+	if err == nil && len(serving) == 0 {
+		return OldDrained
+	}
+	return BothServing
+}
+
+func masterFromPidFile(path string) (*nginx.Master, error) {
+	pid, err := nginx.ReadPidFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := nginx.ReadMaster(pid)
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// removeStaleOldbin deletes an .oldbin pid file that names no live master, as nginx itself would
+// have had the old master exited gracefully. It re-checks first: the file is only removed if it
+// still names the same dead pid.
+func removeStaleOldbin(pidFile string) error {
+	path := nginx.OldbinPath(pidFile)
+	if _, err := masterFromPidFile(path); err == nil {
+		return errors.New(path + " names a live master; not removing it")
+	} else if errors.Is(err, nginx.ErrNoPidFile) {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+)
+
+// Status is what status reports: the state, each master and the binary on disk.
+type Status struct {
+	State          State          `json:"state"`
+	PidFile        string         `json:"pid_file"`
+	Problem        string         `json:"problem,omitempty"`
+	Masters        []MasterStatus `json:"masters"`
+	OnDisk         *DiskBinary    `json:"binary_on_disk,omitempty"`
+	UpgradePending bool           `json:"upgrade_pending"` // the binary on disk is not the one running
+}
+
+// MasterStatus describes one master.
+type MasterStatus struct {
+	Role     string `json:"role"` // "current" (pid file) or "old" (.oldbin)
+	Pid      int    `json:"pid"`
+	Exe      string `json:"exe"`
+	Deleted  bool   `json:"exe_deleted"` // replaced on disk since the master started
+	Inode    uint64 `json:"exe_inode"`
+	Version  string `json:"version,omitempty"`
+	Workers  []int  `json:"workers"`          // accepting connections
+	Stopping []int  `json:"workers_stopping"` // finishing requests, no longer accepting
+}
+
+// DiskBinary is the file the current master would exec on USR2.
+type DiskBinary struct {
+	Path    string `json:"path"`
+	Inode   uint64 `json:"inode,omitempty"`
+	Version string `json:"version,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ReadStatus looks at the nginx of pidFile. It changes nothing and takes no lock.
+func ReadStatus(ctx context.Context, pidFile string) Status {
+	s := Observe(pidFile)
+	st := Status{State: s.State, PidFile: pidFile}
+	if s.Current == nil && s.CurrentErr != nil {
+		st.Problem = s.CurrentErr.Error()
+	}
+	if s.Old != nil {
+		st.Masters = append(st.Masters, masterStatus(ctx, "old", *s.Old))
+	}
+	if s.Current != nil && (s.Old == nil || s.Current.Pid != s.Old.Pid) {
+		st.Masters = append(st.Masters, masterStatus(ctx, "current", *s.Current))
+		st.OnDisk = diskBinary(ctx, s.Current.Args.Binary)
+		st.UpgradePending = st.OnDisk.Error == "" && st.OnDisk.Inode != s.Current.Exe.Ino
+	}
+	return st
+}
+
+func masterStatus(ctx context.Context, role string, m nginx.Master) MasterStatus {
+	ms := MasterStatus{Role: role, Pid: m.Pid, Exe: m.Exe.Path, Deleted: m.Exe.Deleted, Inode: m.Exe.Ino,
+		Workers: []int{}, Stopping: []int{}}
+	ms.Version, _ = nginx.Version(ctx, fmt.Sprintf("/proc/%d/exe", m.Pid))
+	serving, stopping, _ := nginx.Workers(m.Pid)
+	for _, w := range serving {
+		ms.Workers = append(ms.Workers, w.Pid)
+	}
+	for _, w := range stopping {
+		ms.Stopping = append(ms.Stopping, w.Pid)
+	}
+	return ms
+}
+
+func diskBinary(ctx context.Context, path string) *DiskBinary {
+	d := &DiskBinary{Path: path}
+	b, err := nginx.StatBinary(path)
+	if err != nil {
+		d.Error = err.Error()
+		return d
+	}
+	d.Inode = b.Ino
+	if d.Version, err = nginx.Version(ctx, path); err != nil {
+		d.Error = err.Error()
+	}
+	return d
+}
+
+// Write prints the status for a person.
+func (st Status) Write(w io.Writer) {
+	fmt.Fprintf(w, "state:    %s\n", st.State)
+	fmt.Fprintf(w, "pid file: %s\n", st.PidFile)
+	if st.Problem != "" {
+		fmt.Fprintf(w, "problem:  %s\n", st.Problem)
+	}
+	for _, m := range st.Masters {
+		deleted := ""
+		if m.Deleted {
+			deleted = " (replaced on disk)"
+		}
+		fmt.Fprintf(w, "%-8s  master %d: %s%s inode %d, %s; workers %s", m.Role+":", m.Pid, m.Exe, deleted, m.Inode, m.Version, pids(m.Workers))
+		if len(m.Stopping) > 0 {
+			fmt.Fprintf(w, ", stopping %s", pids(m.Stopping))
+		}
+		fmt.Fprintln(w)
+	}
+	if d := st.OnDisk; d != nil {
+		if d.Error != "" {
+			fmt.Fprintf(w, "on disk:  %s: %s\n", d.Path, d.Error)
+		} else {
+			fmt.Fprintf(w, "on disk:  %s inode %d, %s\n", d.Path, d.Inode, d.Version)
+		}
+	}
+	switch {
+	case st.State.HalfDone():
+		fmt.Fprintln(w, "next:     an upgrade is half-done; run commit to keep the new build or rollback to keep the old")
+	case st.UpgradePending:
+		fmt.Fprintln(w, "next:     the binary on disk differs from the running one; run upgrade")
+	}
+}
+
+func pids(p []int) string {
+	if len(p) == 0 {
+		return "none"
+	}
+	s := make([]string, len(p))
+	for i, n := range p {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, " ")
+}

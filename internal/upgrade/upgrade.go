@@ -1,0 +1,462 @@
+// Package upgrade replaces the executable of a running nginx the way nginx allows, without
+// dropping a connection, and checks every step instead of sleeping and hoping:
+//
+//	preflight → USR2 → new master → its workers → health → WINCH → health → soak → hand-over → QUIT → verify
+//
+// USR2 makes the old master exec the binary on disk as a second master sharing the listening
+// sockets; WINCH makes the old workers stop accepting and finish what they serve; QUIT ends the old
+// master. Until QUIT, HUP to the old master and QUIT to the new one undo it all, so any failed
+// check before QUIT rolls back by itself. The state is never stored: it is read from the pid files
+// and /proc (see state.go), so a run killed anywhere leaves something status can name and
+// Rollback or Commit can finish.
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+)
+
+// Options configure a run. Zero durations take the defaults in setDefaults.
+type Options struct {
+	PidFile string
+	Binary  string // must be the file the master re-executes; "" means that file
+	Soak    time.Duration
+	Pause   bool // stop after WINCH, leaving both masters for an audit
+	Health  health.Checker
+
+	StartTimeout    time.Duration // USR2 until the new master's workers are up
+	DrainTimeout    time.Duration // WINCH until the old workers stop accepting
+	Settle          time.Duration // how long new workers must stay up before they count
+	HealthEvery     time.Duration // health checks during the soak
+	HealthTimeout   time.Duration // one round of health checks
+	RollbackTimeout time.Duration // a rollback gets its own budget: it must run even after a timeout
+	Poll            time.Duration
+
+	LockDir    string
+	Supervisor Supervisor // the service manager tracking nginx; nil when there is none
+	Observe    Observer
+}
+
+// Supervisor is the service manager that tracks nginx's main process (systemd). It is told of the
+// new master before the old one exits, and asked afterwards whether it agrees.
+type Supervisor interface {
+	HandOver(ctx context.Context, from, to int) error
+	Verify(ctx context.Context, master int) error
+}
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.StartTimeout, 15*time.Second)
+	def(&o.DrainTimeout, 15*time.Second)
+	def(&o.Settle, time.Second)
+	def(&o.HealthEvery, time.Second)
+	def(&o.HealthTimeout, 5*time.Second)
+	def(&o.RollbackTimeout, time.Minute)
+	def(&o.Poll, 20*time.Millisecond)
+	if o.LockDir == "" {
+		o.LockDir = DefaultLockDir
+	}
+}
+
+// run is one upgrade in progress.
+type run struct {
+	opts       Options
+	rec        *recorder
+	old        nginx.Master
+	oldWorkers int          // serving workers of the old master before USR2
+	bin        nginx.Binary // the new build, as tested in preflight
+	workers    int          // workers the new master must have
+	nm         nginx.Proc   // the new master
+	newWorkers []nginx.Proc // its workers, as first seen settled
+}
+
+var errOldGone = errors.New("old master exited")
+
+// Upgrade swaps the running nginx to the binary on disk.
+func Upgrade(ctx context.Context, opts Options) *Result {
+	opts.setDefaults()
+	r := &run{opts: opts, rec: newRecorder(opts.Observe)}
+	release, err := lock(opts.LockDir, opts.PidFile)
+	if err != nil {
+		return r.rec.finish(Refused, err, "refused: %v", err)
+	}
+	defer release()
+
+	if res := r.findMaster(); res != nil {
+		return res
+	}
+	if res := r.preflight(ctx); res != nil {
+		return res
+	}
+	if err := nginx.Signal(r.old.Proc, unix.SIGUSR2); err != nil {
+		return r.rec.finish(Refused, err, "nothing changed: %v", err)
+	}
+	r.rec.record(StepUSR2, "sent", nil, "sent USR2 to old master %d", r.old.Pid)
+
+	if err := r.waitNewMaster(ctx); err != nil {
+		return r.fail(ctx, StepNewMaster, err)
+	}
+	if err := r.waitWorkers(ctx); err != nil {
+		return r.fail(ctx, StepWorkers, err)
+	}
+	if err := r.checkHealth(ctx, "both builds serving"); err != nil {
+		return r.fail(ctx, StepHealth, err)
+	}
+	if err := r.drainOld(ctx); err != nil {
+		return r.fail(ctx, StepWINCH, err)
+	}
+	// Now only the new workers accept: this round proves the new build answers on its own.
+	if err := r.checkHealth(ctx, "new build serving alone"); err != nil {
+		return r.fail(ctx, StepHealth, err)
+	}
+	if r.opts.Pause {
+		return r.rec.finish(Paused, nil, "paused: new master %d serves, old master %d is kept without workers; run commit or rollback", r.nm.Pid, r.old.Pid)
+	}
+	switch err := r.soak(ctx); {
+	case errors.Is(err, errOldGone):
+		return r.adoptNew(ctx)
+	case err != nil:
+		return r.fail(ctx, StepSoak, err)
+	}
+	if err := r.handOver(ctx); err != nil {
+		return r.fail(ctx, StepHandOver, err)
+	}
+	if err := r.quitOld(ctx); err != nil {
+		return r.rec.finish(NeedsOperator, err, "new master %d serves, but the old master did not finish: %v; run status, then commit", r.nm.Pid, err)
+	}
+	if err := r.verify(ctx); err != nil {
+		return r.rec.finish(NeedsOperator, err, "swap done but not verified: %v; run status", err)
+	}
+	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)", r.nm.Pid, r.bin.Path, r.bin.SHA256)
+}
+
+// findMaster reads the pid file and checks it names a lone nginx master.
+func (r *run) findMaster() *Result {
+	s := Observe(r.opts.PidFile)
+	switch {
+	case s.State.HalfDone():
+		err := fmt.Errorf("an upgrade of this nginx is half-done (state %s)", s.State)
+		return r.rec.finish(NeedsOperator, err, "%v: run status, then commit or rollback", err)
+	case s.Current == nil:
+		return r.rec.finish(Refused, s.CurrentErr, "refused: %v; is nginx running with pid file %s?", s.CurrentErr, r.opts.PidFile)
+	}
+	r.old = *s.Current
+	serving, _, err := nginx.Workers(r.old.Pid)
+	if err != nil || len(serving) == 0 {
+		err = fmt.Errorf("old master %d has no serving workers (%v)", r.old.Pid, err)
+		return r.rec.finish(Refused, err, "refused: %v; fix the running nginx first", err)
+	}
+	r.oldWorkers = len(serving)
+	r.rec.info.OldMaster = r.old.Pid
+	r.rec.record(StepFind, "ok", nil, "master %d runs %s with %d workers", r.old.Pid, r.old.Exe.Path, r.oldWorkers)
+	return nil
+}
+
+// preflight checks the new binary before anything is signalled: it is the file nginx will exec,
+// it runs, it differs from the running one, and it accepts the running configuration.
+func (r *run) preflight(ctx context.Context) *Result {
+	path := r.old.Args.Binary
+	if !filepath.IsAbs(path) {
+		err := fmt.Errorf("master %d was started as %q, a relative path nginx resolves at exec time", r.old.Pid, path)
+		return r.rec.finish(Refused, err, "refused: %v; start nginx by its absolute path", err)
+	}
+	if r.opts.Binary != "" && r.opts.Binary != path {
+		want, errW := nginx.StatBinary(path)
+		got, errG := nginx.StatBinary(r.opts.Binary)
+		if errW != nil || errG != nil || want.Dev != got.Dev || want.Ino != got.Ino {
+			err := fmt.Errorf("--binary %s is not %s, the file master %d re-executes on USR2", r.opts.Binary, path, r.old.Pid)
+			return r.rec.finish(Refused, err, "refused: %v; install the new build at %s", err, path)
+		}
+	}
+	if old, err := nginx.RunningBinary(ctx, r.old.Pid); err == nil {
+		r.rec.info.Old = BinaryInfo{Path: r.old.Exe.Path, Version: old.Version, SHA256: old.SHA256}
+	}
+	bin, err := nginx.InspectBinary(ctx, path)
+	if err != nil {
+		r.rec.record(StepPreflight, "failed", err, "")
+		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)
+	}
+	r.bin = bin
+	r.rec.info.New = BinaryInfo{Path: bin.Path, Version: bin.Version, SHA256: bin.SHA256}
+	if r.old.Exe.SameFile(bin) {
+		return r.rec.finish(Noop, nil, "nothing to do: master %d already runs %s", r.old.Pid, path)
+	}
+	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
+	if err != nil {
+		r.rec.record(StepPreflight, "failed", err, "")
+		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)
+	}
+	if cfg.Foreground {
+		err := errors.New("nginx runs in the foreground (daemon off or master_process off), where it ignores USR2")
+		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a live swap needs `daemon on;` under a Type=forking unit with PIDFile=%s; until then restart nginx to take the new build", err, r.opts.PidFile)
+	}
+	r.workers = cfg.Workers
+	if r.workers == 0 { // worker_processes auto: as many as the running master started
+		r.workers = r.oldWorkers
+	}
+	// The binary must still be the one tested when USR2 makes nginx exec it.
+	if now, err := nginx.StatBinary(path); err != nil || now.Dev != bin.Dev || now.Ino != bin.Ino {
+		err := fmt.Errorf("%s changed during preflight", path)
+		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; run again once the install has finished", err)
+	}
+	r.rec.record(StepPreflight, "ok", nil, "%s (%s, sha256 %.12s) accepts the configuration; expecting %d workers", path, bin.Version, bin.SHA256, r.workers)
+	return nil
+}
+
+// waitNewMaster waits for the new master: .oldbin names the old master, the pid file a child of
+// it that runs the tested binary.
+func (r *run) waitNewMaster(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
+	defer cancel()
+	var sawOldbin bool
+	err := poll(ctx, r.opts.Poll, func() (bool, error) {
+		if !nginx.Alive(r.old.Proc) {
+			return false, errOldGone
+		}
+		s := Observe(r.opts.PidFile)
+		switch {
+		case s.Old != nil && s.Old.Pid == r.old.Pid:
+			sawOldbin = true
+		case sawOldbin && s.State == Running && s.Current.Pid == r.old.Pid:
+			return false, errors.New("the new master exited at start and nginx restored the pid file; nginx's error log says why")
+		}
+		if s.State != BothServing && s.State != OldDrained {
+			return false, nil
+		}
+		if !s.Current.Exe.SameFile(r.bin) {
+			return false, fmt.Errorf("new master %d runs %s (inode %d), not the tested binary (inode %d): it was replaced after preflight", s.Current.Pid, s.Current.Exe.Path, s.Current.Exe.Ino, r.bin.Ino)
+		}
+		r.nm = s.Current.Proc
+		return true, nil
+	})
+	if err != nil {
+		if isTimeout(err) && ctx.Err() != nil {
+			return fmt.Errorf("no new master within %s after USR2 (%w); nginx's error log says why", r.opts.StartTimeout, err)
+		}
+		return err
+	}
+	r.rec.info.NewMaster = r.nm.Pid
+	r.rec.record(StepNewMaster, "ok", nil, "new master %d runs %s", r.nm.Pid, r.bin.Path)
+	return nil
+}
+
+// waitWorkers waits until the new master has all its workers and they have stayed up for the
+// settle time. nginx does not respawn a worker that fails to start, so a build whose workers die
+// leaves a master with too few of them; one whose workers crash later shows new pids.
+func (r *run) waitWorkers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
+	defer cancel()
+	var last []nginx.Proc
+	var since time.Time
+	err := poll(ctx, r.opts.Poll, func() (bool, error) {
+		if !nginx.Alive(r.nm) {
+			return false, fmt.Errorf("new master %d exited", r.nm.Pid)
+		}
+		serving, _, err := nginx.Workers(r.nm.Pid)
+		if err != nil {
+			return false, err
+		}
+		if len(serving) != r.workers || !samePids(serving, last) {
+			last, since = serving, time.Now()
+			return false, nil
+		}
+		return time.Since(since) >= r.opts.Settle, nil
+	})
+	if err != nil {
+		if isTimeout(err) {
+			return fmt.Errorf("new master %d has %d of %d workers after %s: its workers exit at start (nginx's error log says why)", r.nm.Pid, len(last), r.workers, r.opts.StartTimeout)
+		}
+		return err
+	}
+	r.newWorkers = last
+	r.rec.record(StepWorkers, "ok", nil, "new master %d has %d workers, up for %s", r.nm.Pid, len(last), r.opts.Settle)
+	return nil
+}
+
+// checkHealth checks the listening sockets and health URLs, and that the new workers still run.
+func (r *run) checkHealth(ctx context.Context, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
+	defer cancel()
+	if err := r.opts.Health.Check(ctx, r.nm.Pid); err != nil {
+		return err
+	}
+	if err := r.newWorkersIntact(); err != nil {
+		return err
+	}
+	r.rec.record(StepHealth, "ok", nil, "%s: listeners accept, %d health URLs answer", what, len(r.opts.Health.URLs))
+	return nil
+}
+
+// drainOld sends WINCH and waits until no old worker accepts any more.
+func (r *run) drainOld(ctx context.Context) error {
+	if err := nginx.Signal(r.old.Proc, unix.SIGWINCH); err != nil {
+		return err
+	}
+	r.rec.record(StepWINCH, "sent", nil, "sent WINCH to old master %d", r.old.Pid)
+	ctx, cancel := context.WithTimeout(ctx, r.opts.DrainTimeout)
+	defer cancel()
+	err := poll(ctx, r.opts.Poll, func() (bool, error) {
+		serving, _, err := nginx.Workers(r.old.Pid)
+		return err == nil && len(serving) == 0, err
+	})
+	if err != nil {
+		return fmt.Errorf("old workers still accepting after WINCH: %w", err)
+	}
+	r.rec.record(StepWINCH, "ok", nil, "old workers stopped accepting; in-flight requests finish on them")
+	return nil
+}
+
+// soak watches the new build serve alone for the soak time: its master and workers must stay up
+// and the health checks pass. The old master waits, ready for a rollback.
+func (r *run) soak(ctx context.Context) error {
+	soakCtx, cancel := context.WithTimeout(ctx, r.opts.Soak)
+	defer cancel()
+	next := time.Now().Add(r.opts.HealthEvery)
+	err := poll(soakCtx, r.opts.Poll, func() (bool, error) {
+		if err := r.newWorkersIntact(); err != nil {
+			return false, err
+		}
+		if !nginx.Alive(r.old.Proc) {
+			return false, errOldGone
+		}
+		if time.Now().After(next) {
+			hctx, hcancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
+			defer hcancel()
+			if err := r.opts.Health.Check(hctx, r.nm.Pid); err != nil {
+				return false, err
+			}
+			next = time.Now().Add(r.opts.HealthEvery)
+		}
+		return false, nil
+	})
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted during soak: %w", ctx.Err())
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := r.checkHealth(ctx, "soak over"); err != nil {
+		return err
+	}
+	r.rec.record(StepSoak, "ok", nil, "new build served alone for %s", r.opts.Soak)
+	return nil
+}
+
+// newWorkersIntact reports a new master or worker that exited since the workers settled.
+func (r *run) newWorkersIntact() error {
+	if !nginx.Alive(r.nm) {
+		return fmt.Errorf("new master %d exited", r.nm.Pid)
+	}
+	for _, w := range r.newWorkers {
+		if !nginx.Alive(w) {
+			return fmt.Errorf("worker %d of new master %d exited (nginx's error log says why)", w.Pid, r.nm.Pid)
+		}
+	}
+	return nil
+}
+
+// handOver tells the supervisor that the new master is nginx's main process now, before the
+// old one exits: systemd would otherwise stop the service when its main process ends.
+func (r *run) handOver(ctx context.Context) error {
+	if r.opts.Supervisor == nil {
+		return nil
+	}
+	if err := r.opts.Supervisor.HandOver(ctx, r.old.Pid, r.nm.Pid); err != nil {
+		return err
+	}
+	r.rec.record(StepHandOver, "ok", nil, "supervisor tracks new master %d", r.nm.Pid)
+	return nil
+}
+
+// quitOld sends QUIT to the old master and waits until it and its draining workers are gone.
+func (r *run) quitOld(ctx context.Context) error {
+	if err := nginx.Signal(r.old.Proc, unix.SIGQUIT); err != nil {
+		return err
+	}
+	r.rec.record(StepQUIT, "sent", nil, "sent QUIT to old master %d", r.old.Pid)
+	err := poll(ctx, r.opts.Poll, func() (bool, error) { return !nginx.Alive(r.old.Proc), nil })
+	if err != nil {
+		return fmt.Errorf("old master %d still running after QUIT (its workers finish downloads in flight): %w", r.old.Pid, err)
+	}
+	r.rec.record(StepQUIT, "ok", nil, "old master %d exited", r.old.Pid)
+	return nil
+}
+
+// verify checks the end state: one master, the new one, on the new binary, with all its workers,
+// and the supervisor agrees.
+func (r *run) verify(ctx context.Context) error {
+	if err := verifyEnd(ctx, r.opts, r.nm, r.bin, r.workers); err != nil {
+		return err
+	}
+	r.rec.record(StepVerify, "ok", nil, "one master %d on %s with %d workers", r.nm.Pid, r.bin.Path, r.workers)
+	return nil
+}
+
+// verifyMaster says what is wrong with s as the end state of a swap to master m on bin, or "".
+// workers 0 means at least one.
+func verifyMaster(s Snapshot, m nginx.Proc, bin nginx.Binary, workers int) string {
+	switch {
+	case s.State != Running:
+		return fmt.Sprintf("state is %s, not running", s.State)
+	case s.Current.Pid != m.Pid:
+		return fmt.Sprintf("pid file names %d, not master %d", s.Current.Pid, m.Pid)
+	case bin.Ino != 0 && !s.Current.Exe.SameFile(bin):
+		return fmt.Sprintf("master %d runs %s, not the new binary", m.Pid, s.Current.Exe.Path)
+	}
+	serving, _, err := nginx.Workers(m.Pid)
+	switch {
+	case err != nil:
+		return err.Error()
+	case workers > 0 && len(serving) != workers:
+		return fmt.Sprintf("master %d has %d of %d workers", m.Pid, len(serving), workers)
+	case len(serving) == 0:
+		return fmt.Sprintf("master %d has no workers", m.Pid)
+	}
+	return ""
+}
+
+// adoptNew handles the old master dying during the soak: nothing is left to roll back to, so
+// the new build is kept if it verifies clean.
+func (r *run) adoptNew(ctx context.Context) *Result {
+	r.rec.record(StepSoak, "failed", errOldGone, "old master %d exited during the soak; keeping new master %d", r.old.Pid, r.nm.Pid)
+	if err := removeStaleOldbin(r.opts.PidFile); err != nil {
+		return r.rec.finish(NeedsOperator, err, "old master gone, new master %d serves: %v; run status", r.nm.Pid, err)
+	}
+	if err := r.handOver(ctx); err != nil {
+		return r.rec.finish(NeedsOperator, err, "old master gone, new master %d serves, supervisor not told: %v", r.nm.Pid, err)
+	}
+	if err := r.verify(ctx); err != nil {
+		return r.rec.finish(NeedsOperator, err, "old master gone, new master %d not verified: %v; run status", r.nm.Pid, err)
+	}
+	return r.rec.finish(Success, nil, "old master %d exited during the soak; new master %d verified and kept", r.old.Pid, r.nm.Pid)
+}
+
+// fail records a failed check and rolls back. The rollback gets its own time budget: it must
+// still run when the failure was the run's deadline or an operator's Ctrl-C.
+func (r *run) fail(ctx context.Context, step Step, err error) *Result {
+	r.rec.record(step, "failed", err, "")
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RollbackTimeout)
+	defer cancel()
+	if rbErr := restoreOld(rctx, r.opts, r.rec, r.old.Proc, r.oldWorkers); rbErr != nil {
+		err = fmt.Errorf("%s failed: %w; rollback failed too: %v", step, err, rbErr)
+		return r.rec.finish(NeedsOperator, err, "%v; run status", err)
+	}
+	return r.rec.finish(RolledBack, err, "new build not taken (%s: %v); rolled back, old master %d serves on its build", step, err, r.old.Pid)
+}
+
+func samePids(a, b []nginx.Proc) bool {
+	return slices.EqualFunc(a, b, func(x, y nginx.Proc) bool { return x.Pid == y.Pid && x.StartTime == y.StartTime })
+}

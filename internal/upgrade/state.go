@@ -40,6 +40,7 @@ type Snapshot struct {
 	CurrentErr error         // why the pid file names no master
 	Old        *nginx.Master // named by the .oldbin pid file
 	OldbinErr  error         // why .oldbin names no master (nginx.ErrNoPidFile when absent)
+	OldServing int           // serving workers of Old
 }
 
 // Observe looks at the nginx whose pid file is pidFile and names its state.
@@ -47,10 +48,15 @@ func Observe(pidFile string) Snapshot {
 	s := Snapshot{PidFile: pidFile}
 	s.Current, s.CurrentErr = masterFromPidFile(pidFile)
 	s.Old, s.OldbinErr = masterFromPidFile(nginx.OldbinPath(pidFile))
+	if s.Old != nil {
+		serving, _, _ := nginx.Workers(s.Old.Pid)
+		s.OldServing = len(serving)
+	}
 	s.State = nameState(s)
 	return s
 }
 
+// nameState is pure: it names the state from what Observe read.
 func nameState(s Snapshot) State {
 	oldbinExists := !errors.Is(s.OldbinErr, nginx.ErrNoPidFile)
 	switch {
@@ -66,9 +72,7 @@ func nameState(s Snapshot) State {
 		return NewMasterStarting
 	case s.Current.PPid != s.Old.Pid:
 		return Inconsistent
-	}
-	serving, _, err := nginx.Workers(s.Old.Pid)
-	if err == nil && len(serving) == 0 {
+	case s.OldServing == 0:
 		return OldDrained
 	}
 	return BothServing

@@ -1,0 +1,54 @@
+package upgrade
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+)
+
+func master(pid, ppid int) *nginx.Master {
+	return &nginx.Master{Proc: nginx.Proc{Pid: pid, PPid: ppid}}
+}
+
+var (
+	absent = fmt.Errorf("x: %w", nginx.ErrNoPidFile)
+	dead   = fmt.Errorf("pid 9: %w", nginx.ErrNoProcess)
+)
+
+// Every state status can report, named from pid files and processes alone.
+func TestNameStateFromPidFilesAndProcesses(t *testing.T) {
+	cases := []struct {
+		name string
+		s    Snapshot
+		want State
+	}{
+		{"one master", Snapshot{Current: master(10, 1), OldbinErr: absent}, Running},
+		{"no pid file", Snapshot{CurrentErr: absent, OldbinErr: absent}, Stopped},
+		{"stale pid file", Snapshot{CurrentErr: dead, OldbinErr: absent}, Stopped},
+		{"USR2 sent, new master not written its pid yet", Snapshot{CurrentErr: absent, Old: master(10, 1), OldServing: 2}, NewMasterStarting},
+		{"both masters serving", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 2}, BothServing},
+		{"old master drained by WINCH", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 0}, OldDrained},
+		{"old master killed, .oldbin left", Snapshot{Current: master(20, 1), OldbinErr: dead}, StaleOldbin},
+		{"both gone", Snapshot{CurrentErr: dead, OldbinErr: dead}, Stopped},
+		{"new master is not the old one's child", Snapshot{Current: master(20, 1), Old: master(10, 1), OldServing: 2}, Inconsistent},
+	}
+	for _, c := range cases {
+		if got := nameState(c.s); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+func TestOnlyStoppedAndRunningAreSteady(t *testing.T) {
+	for _, s := range []State{Stopped, Running} {
+		if s.HalfDone() {
+			t.Errorf("%s is half-done", s)
+		}
+	}
+	for _, s := range []State{NewMasterStarting, BothServing, OldDrained, StaleOldbin, Inconsistent} {
+		if !s.HalfDone() {
+			t.Errorf("%s is not half-done", s)
+		}
+	}
+}

@@ -83,7 +83,10 @@ type run struct {
 	newWorkers []nginx.Proc // its workers, as first seen settled
 }
 
-var errOldGone = errors.New("old master exited")
+var (
+	errOldGone        = errors.New("old master exited")
+	errWorkersMissing = errors.New("workers missing")
+)
 
 // Upgrade swaps the running nginx to the binary on disk.
 func Upgrade(ctx context.Context, opts Options) *Result {
@@ -255,12 +258,14 @@ func (r *run) waitNewMaster(ctx context.Context) error {
 
 // waitWorkers waits until the new master has all its workers and they have stayed up for the
 // settle time. nginx does not respawn a worker that fails to start, so a build whose workers die
-// leaves a master with too few of them; one whose workers crash later shows new pids.
+// leaves a master with too few of them; one whose workers crash later shows new pids. A master
+// forks all its workers as soon as it has written its pid file, so a count that stays short and
+// unchanged for three settle times will not grow: fail then rather than at the deadline.
 func (r *run) waitWorkers(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancel()
 	var last []nginx.Proc
-	var since time.Time
+	since := time.Now()
 	err := poll(ctx, r.opts.Poll, func() (bool, error) {
 		if !nginx.Alive(r.nm) {
 			return false, fmt.Errorf("new master %d exited", r.nm.Pid)
@@ -269,15 +274,18 @@ func (r *run) waitWorkers(ctx context.Context) error {
 		if err != nil {
 			return false, err
 		}
-		if len(serving) != r.workers || !samePids(serving, last) {
+		if !samePids(serving, last) {
 			last, since = serving, time.Now()
 			return false, nil
 		}
-		return time.Since(since) >= r.opts.Settle, nil
+		if len(serving) < r.workers && time.Since(since) >= 3*r.opts.Settle {
+			return false, errWorkersMissing
+		}
+		return len(serving) == r.workers && time.Since(since) >= r.opts.Settle, nil
 	})
 	if err != nil {
-		if isTimeout(err) {
-			return fmt.Errorf("new master %d has %d of %d workers after %s: its workers exit at start (nginx's error log says why)", r.nm.Pid, len(last), r.workers, r.opts.StartTimeout)
+		if isTimeout(err) || errors.Is(err, errWorkersMissing) {
+			return fmt.Errorf("new master %d has %d of %d workers: its workers exit at start (nginx's error log says why)", r.nm.Pid, len(last), r.workers)
 		}
 		return err
 	}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/testbed"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
+)
+
+// ctlPath is the nginx-upgradectl binary under test, built once by TestMain: the promises are the
+// command's (its exit codes, its output), so the tests run the command.
+var ctlPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nginx-upgradectl-test")
+	if err != nil {
+		panic(err)
+	}
+	ctlPath = filepath.Join(dir, "nginx-upgradectl")
+	if out, err := exec.Command("go", "build", "-o", ctlPath, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build nginx-upgradectl: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// ctlResult is one run of the command.
+type ctlResult struct {
+	code   int
+	stdout string
+	stderr string
+	json   struct {
+		Outcome      upgrade.Outcome `json:"outcome"`
+		Error        string          `json:"error"`
+		OldMasterPID int             `json:"old_master_pid"`
+		NewMasterPID int             `json:"new_master_pid"`
+	}
+}
+
+// ctl runs nginx-upgradectl with a private lock directory and a deadline.
+func ctl(t *testing.T, args ...string) ctlResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := ctlCommand(ctx, t, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := ctlResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	if err != nil && r.code < 0 {
+		t.Fatalf("nginx-upgradectl %v: %v", args, err)
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(stdout.Bytes()), []byte("{")) {
+		if err := json.Unmarshal(stdout.Bytes(), &r.json); err != nil {
+			t.Fatalf("nginx-upgradectl %v: bad JSON: %v\n%s", args, err, stdout.String())
+		}
+	}
+	t.Logf("$ nginx-upgradectl %v → exit %d\n%s%s", args, r.code, r.stderr, r.stdout)
+	return r
+}
+
+func ctlCommand(ctx context.Context, t *testing.T, args ...string) *exec.Cmd {
+	args = append(args[:1:1], append([]string{"--lock-dir", lockDir(t)}, args[1:]...)...)
+	return exec.CommandContext(ctx, ctlPath, args...)
+}
+
+// lockDir is shared by all runs of one test, so two runs at once do collide.
+func lockDir(t *testing.T) string {
+	dir := filepath.Join(os.TempDir(), "nginx-upgradectl-locks", filepath.Base(t.Name()))
+	os.MkdirAll(dir, 0o700)
+	return dir
+}
+
+// servingAlone asserts the end state of every run: exactly one master, pid, named by the pid
+// file, no .oldbin, running build (compared by content, as inodes of copies differ), with
+// all its workers.
+func servingAlone(t *testing.T, n *testbed.Nginx, pid int, build string) {
+	t.Helper()
+	s := upgrade.Observe(n.PidFile)
+	if s.State != upgrade.Running {
+		t.Fatalf("state %s, want running (current: %v, oldbin: %v)", s.State, s.CurrentErr, s.OldbinErr)
+	}
+	if s.Current.Pid != pid {
+		t.Fatalf("pid file names master %d, want %d", s.Current.Pid, pid)
+	}
+	if _, err := os.Stat(nginx.OldbinPath(n.PidFile)); !os.IsNotExist(err) {
+		t.Fatalf("%s still exists", nginx.OldbinPath(n.PidFile))
+	}
+	running, err := nginx.RunningBinary(context.Background(), pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := nginx.InspectBinary(context.Background(), build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if running.SHA256 != want.SHA256 {
+		t.Fatalf("master %d runs sha256 %.12s, want %s (sha256 %.12s)", pid, running.SHA256, build, want.SHA256)
+	}
+	serving, _, _ := nginx.Workers(pid)
+	if len(serving) != 2 {
+		t.Fatalf("master %d has %d serving workers, want 2", pid, len(serving))
+	}
+}
+
+// noLoss stops the traffic and asserts nothing failed.
+func noLoss(t *testing.T, tr *testbed.Traffic) testbed.TrafficResult {
+	t.Helper()
+	r := tr.Stop()
+	t.Logf("traffic:\n%s", r)
+	if r.Failed() != 0 {
+		t.Errorf("%d requests or downloads failed, want 0", r.Failed())
+	}
+	if r.Stream.OK == 0 || r.Wrk.Requests == 0 {
+		t.Errorf("no traffic measured (stream ok %d, wrk %d): the assertion above proves nothing", r.Stream.OK, r.Wrk.Requests)
+	}
+	return r
+}
+
+// waitState polls status until the nginx reaches state, for tests that act mid-run.
+func waitState(t *testing.T, pidFile string, want upgrade.State) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for upgrade.Observe(pidFile).State != want {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("state %s never reached (now %s)", want, upgrade.Observe(pidFile).State)
+		case <-tick.C:
+		}
+	}
+}
+
+func writePidFile(t *testing.T, pid int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nginx.pid")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d\n", pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// deadPid returns the pid of a process that has exited and been reaped.
+func deadPid(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// startSleep starts a process that is not nginx and returns its pid.
+func startSleep(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid
+}
+
+func mustRemove(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustInstall(t *testing.T, n *testbed.Nginx, build string, err error) {
+	t.Helper()
+	if err == nil {
+		err = n.Install(build)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}

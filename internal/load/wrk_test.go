@@ -1,0 +1,106 @@
+package load
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runWrk runs the real wrk for a second against h.
+func runWrk(t *testing.T, h http.HandlerFunc) WrkResult {
+	t.Helper()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Fatalf("wrk is required by the zero-failure tests: apt-get install wrk (%v)", err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	w, err := StartWrk(ctx, WrkConfig{URL: srv.URL + "/", Duration: time.Second, Connections: 8, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d requests, %d failed (non-2xx/3xx %d, connect %d, read %d, write %d, timeout %d)",
+		r.Requests, r.Failed(), r.Non2xx3xx, r.Connect, r.Read, r.Write, r.Timeout)
+	return r
+}
+
+func TestWrkHealthyServerHasNoErrors(t *testing.T) {
+	// The server closes every connection after its response: this must not count.
+	r := runWrk(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Connection") != "close" {
+			t.Errorf("wrk sent Connection: %q, want close", r.Header.Get("Connection"))
+		}
+		w.Write([]byte("hello\n"))
+	})
+	if r.Requests < 100 || r.Failed() != 0 {
+		t.Errorf("healthy server: %d requests, %d failed; want many and 0\n%s", r.Requests, r.Failed(), r.Raw)
+	}
+}
+
+func TestWrkCountsBadStatus(t *testing.T) {
+	r := runWrk(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	})
+	if r.Requests < 100 || r.Non2xx3xx != r.Requests || r.Failed() < r.Requests {
+		t.Errorf("502 server: %d requests, %d non-2xx/3xx; want all\n%s", r.Requests, r.Non2xx3xx, r.Raw)
+	}
+}
+
+func TestWrkCountsClosedConnections(t *testing.T) {
+	// A server that reads the request and hangs up without answering.
+	r := runWrk(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.Close()
+	})
+	if r.Read < 100 || r.Failed() < r.Read {
+		t.Errorf("hang-up server: %d read errors, %d failed; want many, all counted as failed\n%s", r.Read, r.Failed(), r.Raw)
+	}
+}
+
+func TestWrkFailsOnDeadServer(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	w, err := StartWrk(t.Context(), WrkConfig{URL: srv.URL, Duration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Wait(); err == nil || !strings.Contains(err.Error(), "Connection refused") {
+		t.Errorf("wrk against a closed port: err = %v, want connection refused", err)
+	}
+}
+
+func TestParseWrk(t *testing.T) {
+	// Real wrk 4.1.0 output against nginx 1.22 stopped with SIGTERM during the run.
+	out := `Running 3s test @ http://127.0.0.1:19050/
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   365.79us  242.06us   4.07ms   77.11%
+    Req/Sec    17.16k     5.97k   21.08k    90.91%
+  18797 requests in 3.01s, 4.21MB read
+  Socket errors: connect 1, read 21, write 2520, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:   6250.91
+Transfer/sec:      1.40MB
+`
+	r, err := parseWrk(out)
+	want := WrkResult{Requests: 18797, Non2xx3xx: 7, Connect: 1, Read: 21, Write: 2520, Timeout: 3, Raw: out}
+	if err != nil || r != want || r.Failed() != 2552 {
+		t.Errorf("parseWrk = %+v, %v; want %+v, failed 2552", r, err, want)
+	}
+	if _, err := parseWrk("unable to connect to 127.0.0.1:19059 Connection refused\n"); err == nil {
+		t.Error("parseWrk of a failed run: want error")
+	}
+}

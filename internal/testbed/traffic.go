@@ -1,0 +1,100 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/load"
+)
+
+// Traffic is the load every swap test runs under, three kinds at once: wrk for pressure (every
+// request a new connection), an open-loop stream at a fixed rate with per-request timeouts (the
+// only one that sees stalls), and slow downloads that must arrive whole.
+type Traffic struct {
+	stream *load.Stream
+	wrk    *load.Wrk
+	dl     *load.Downloads
+}
+
+// TrafficConfig sizes the load. Zero values take modest defaults: these machines have 2 cores.
+type TrafficConfig struct {
+	Rate        int           // open-loop requests per second (default 300)
+	Timeout     time.Duration // per request (default 2s)
+	WrkDuration time.Duration // wrk runs this long (default 10s); Stop waits for it
+	WrkConns    int           // default 8
+	Downloads   int           // concurrent slow downloads (default 2)
+}
+
+// StartTraffic starts all three against n.
+func StartTraffic(ctx context.Context, n *Nginx, cfg TrafficConfig) (*Traffic, error) {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.Rate, 300)
+	def(&cfg.WrkConns, 8)
+	def(&cfg.Downloads, 2)
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.WrkDuration == 0 {
+		cfg.WrkDuration = 10 * time.Second
+	}
+	tr := &Traffic{}
+	var err error
+	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: n.URL("/"), Rate: cfg.Rate, Timeout: cfg.Timeout}); err != nil {
+		return nil, err
+	}
+	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: n.URL("/"), Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1}); err != nil {
+		tr.stream.Stop()
+		return nil, err
+	}
+	tr.dl = load.StartDownloads(ctx, cfg.Downloads, n.URL("/slow/big.bin"), SlowSize, n.SlowSHA)
+	return tr, nil
+}
+
+// TrafficResult is what the three saw.
+type TrafficResult struct {
+	Stream    load.StreamResult
+	Wrk       load.WrkResult
+	WrkErr    error
+	Downloads []load.DownloadResult
+}
+
+// Stop waits for wrk to finish its fixed duration, then stops the stream, so both measure the
+// same window however early Stop is called; then it waits for the downloads.
+func (tr *Traffic) Stop() TrafficResult {
+	var r TrafficResult
+	r.Wrk, r.WrkErr = tr.wrk.Wait()
+	r.Stream = tr.stream.Stop()
+	r.Downloads = tr.dl.Wait()
+	return r
+}
+
+// Failed counts every failed request and cut download; a wrk that did not run counts as one.
+func (r TrafficResult) Failed() int {
+	n := r.Stream.Failed + r.Wrk.Failed()
+	for _, d := range r.Downloads {
+		if !d.OK {
+			n++
+		}
+	}
+	if r.WrkErr != nil {
+		n++
+	}
+	return n
+}
+
+func (r TrafficResult) String() string {
+	s := fmt.Sprintf("stream: %s\nwrk: %d requests, %d failed (non-2xx/3xx %d, connect %d, read %d, write %d, timeout %d)",
+		r.Stream, r.Wrk.Requests, r.Wrk.Failed(), r.Wrk.Non2xx3xx, r.Wrk.Connect, r.Wrk.Read, r.Wrk.Write, r.Wrk.Timeout)
+	if r.WrkErr != nil {
+		s += fmt.Sprintf(" (wrk error: %v)", r.WrkErr)
+	}
+	for _, d := range r.Downloads {
+		s += fmt.Sprintf("\ndownload: %d/%d bytes in %s ok=%v %s", d.Bytes, d.Want, d.Duration.Round(time.Millisecond), d.OK, d.Err)
+	}
+	return s
+}

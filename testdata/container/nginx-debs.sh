@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Caches the nginx and nginx-common .debs of the two newest distinct nginx
+# versions apt knows, for upgrade tests (OLD is installed, NEW replaces it):
+#   $NGINX_UPGRADE_CACHE/debs/<version>/{nginx,nginx-common}_*.deb
+#   $NGINX_UPGRADE_CACHE/debs/versions   (two lines: OLD, then NEW)
+# Safe to run again: versions already downloaded are skipped.
+set -euo pipefail
+
+cache=${NGINX_UPGRADE_CACHE:-/var/cache/nginx-upgrade}
+debs=$cache/debs
+
+log() { printf 'nginx-debs.sh: %s\n' "$*" >&2; }
+
+if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+	apt-get update
+fi
+
+# apt lists versions newest first; keep the first two distinct ones.
+mapfile -t newest < <(apt-cache madison nginx | awk -F' *[|] *' '!seen[$2]++ { print $2 }' | head -n2)
+if ((${#newest[@]} != 2)); then
+	log "need two distinct nginx versions from apt-cache madison nginx, got: ${newest[*]:-none}"
+	exit 1
+fi
+new=${newest[0]} old=${newest[1]}
+dpkg --compare-versions "$new" gt "$old" || {
+	log "unexpected version order: $new is not newer than $old"
+	exit 1
+}
+
+fetch() {
+	local version=$1 dir=$debs/$1
+	if compgen -G "$dir/nginx_*.deb" >/dev/null && compgen -G "$dir/nginx-common_*.deb" >/dev/null; then
+		return
+	fi
+	local tmp
+	tmp=$(mktemp -d "$debs/.download.XXXXXX")
+	# apt drops privileges to _apt for downloads; a directory it owns keeps it
+	# from falling back to root with a warning.
+	chown _apt "$tmp"
+	log "downloading nginx $version"
+	(cd "$tmp" && apt-get download -q "nginx=$version" "nginx-common=$version")
+	rm -rf "$dir"
+	chown root "$tmp"
+	chmod 755 "$tmp"
+	mv "$tmp" "$dir"
+}
+
+mkdir -p "$debs"
+fetch "$old"
+fetch "$new"
+printf '%s\n%s\n' "$old" "$new" >"$debs/versions.tmp"
+mv "$debs/versions.tmp" "$debs/versions"
+log "OLD=$old NEW=$new in $debs"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian 12 machine (as root), then caches the
+# two nginx builds they swap between. Safe to run again: only what is missing is installed.
+#   wrk        closed-loop load (Connection: close)
+#   patchelf   gcc   build the fault-injection nginx whose workers die (testdata/faults)
+#   curl       used by the demo and by people reading the README
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+need=()
+for pkg in wrk patchelf gcc libc6-dev curl dpkg-dev; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+if ((${#need[@]})); then
+	echo "host-deps.sh: installing ${need[*]}" >&2
+	if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then apt-get update -q; fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null ||
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"; }
+fi
+bash "$here/container/nginx-debs.sh"

@@ -45,6 +45,7 @@ type ctlResult struct {
 		Error        string          `json:"error"`
 		OldMasterPID int             `json:"old_master_pid"`
 		NewMasterPID int             `json:"new_master_pid"`
+		Steps        []jsonStep      `json:"steps"`
 	}
 }
 
@@ -112,6 +113,18 @@ func servingAlone(t *testing.T, n *testbed.Nginx, pid int, build string) {
 	if len(serving) != 2 {
 		t.Fatalf("master %d has %d serving workers, want 2", pid, len(serving))
 	}
+}
+
+// elapsedAt returns when the first step matching step and result happened.
+func (r ctlResult) elapsedAt(t *testing.T, step upgrade.Step, result string) time.Duration {
+	t.Helper()
+	for _, s := range r.json.Steps {
+		if s.Step == step && s.Result == result {
+			return time.Duration(s.ElapsedMS) * time.Millisecond
+		}
+	}
+	t.Fatalf("no step %s %s in the result", step, result)
+	return 0
 }
 
 // noLoss stops the traffic and asserts nothing failed.

@@ -24,9 +24,17 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--soak", "2s", "--health", n.URL("/health"), "--json")
 
-	noLoss(t, tr)
+	traffic := noLoss(t, tr)
 	if r.code != 0 || r.json.Outcome != upgrade.Success {
 		t.Fatalf("exit %d outcome %s, want 0 success", r.code, r.json.Outcome)
+	}
+	// The downloads began before the run, on the old workers; lasting past QUIT, they show the old
+	// master let them finish.
+	quit := r.elapsedAt(t, upgrade.StepQUIT, "sent")
+	for _, d := range traffic.Downloads {
+		if d.Duration <= quit {
+			t.Errorf("download took %s, done before QUIT at %s: it proves nothing about draining; make it slower", d.Duration, quit)
+		}
 	}
 	if r.json.OldMasterPID != old || r.json.NewMasterPID == old || r.json.NewMasterPID == 0 {
 		t.Fatalf("masters %d → %d, want %d → a new one", r.json.OldMasterPID, r.json.NewMasterPID, old)

@@ -57,7 +57,7 @@ func demo(ctl string, soak time.Duration) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println("load:      wrk (Connection: close), an open-loop 300 req/s stream (2 s timeout each), 2 slow 4 MiB downloads")
+	fmt.Println("load:      wrk (Connection: close), an open-loop 300 req/s stream (2 s timeout each), 2 slow 8 MiB downloads (1 MB/s)")
 	if err := n.Install(b.New); err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ import (
 // SlowSize is the size of the file served at /slow/big.bin, at SlowRate: a download that spans a
 // whole swap and must arrive whole.
 const (
-	SlowSize = 4 << 20
+	SlowSize = 8 << 20
 	SlowRate = "1m"
 )
 

@@ -105,6 +105,7 @@ type flags struct {
 	json    bool
 	pause   bool
 	lockDir string
+	untrust bool
 }
 
 func addFlags(fs *flag.FlagSet, cmd string) *flags {
@@ -118,6 +119,7 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline for the whole run (a rollback gets its own minute after it)")
 	fs.BoolVar(&f.json, "json", false, "print a machine-readable result on stdout")
 	fs.StringVar(&f.lockDir, "lock-dir", upgrade.DefaultLockDir, "directory of the per-nginx run locks")
+	fs.BoolVar(&f.untrust, "allow-untrusted-paths", false, "act on pid files and binaries that users other than root could write (unsafe; for deliberate layouts only)")
 	if cmd == "status" {
 		return f
 	}
@@ -138,6 +140,8 @@ func (f *flags) options() upgrade.Options {
 		Pause:   f.pause,
 		Health:  health.Checker{URLs: f.health},
 		LockDir: f.lockDir,
+
+		AllowUntrusted: f.untrust,
 	}
 }
 

@@ -110,8 +110,8 @@ func servingAlone(t *testing.T, n *testbed.Nginx, pid int, build string) {
 		t.Fatalf("master %d runs sha256 %.12s, want %s (sha256 %.12s)", pid, running.SHA256, build, want.SHA256)
 	}
 	serving, _, _ := nginx.Workers(pid)
-	if len(serving) != 2 {
-		t.Fatalf("master %d has %d serving workers, want 2", pid, len(serving))
+	if len(serving) != n.Workers {
+		t.Fatalf("master %d has %d serving workers, want %d", pid, len(serving), n.Workers)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -274,6 +275,27 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		}, 2, upgrade.Refused},
 		{"--binary that is not what nginx re-executes", func(t *testing.T, n *testbed.Nginx) []string {
 			return []string{"--binary", b.New}
+		}, 2, upgrade.Refused},
+		{"pid file that is a symlink", func(t *testing.T, n *testbed.Nginx) []string {
+			link := filepath.Join(t.TempDir(), "nginx.pid")
+			if err := os.Symlink(n.PidFile, link); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--pid-file", link}
+		}, 2, upgrade.Refused},
+		{"new binary writable by others", func(t *testing.T, n *testbed.Nginx) []string {
+			mustInstall(t, n, b.New, nil)
+			if err := os.Chmod(n.Binary, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, 2, upgrade.Refused},
+		{"new binary owned by a user", func(t *testing.T, n *testbed.Nginx) []string {
+			mustInstall(t, n, b.New, nil)
+			if err := os.Chown(n.Binary, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return nil
 		}, 2, upgrade.Refused},
 		{"missing new binary", func(t *testing.T, n *testbed.Nginx) []string {
 			mustRemove(t, n.Binary)

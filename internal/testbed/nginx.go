@@ -32,6 +32,7 @@ type Nginx struct {
 	PidFile string
 	Port    int
 	SlowSHA string // sha256 of /slow/big.bin
+	Workers int
 	fg      *exec.Cmd
 }
 
@@ -72,7 +73,7 @@ func Setup(dir, build string, cfg Config) (*Nginx, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Nginx{Dir: dir, Binary: filepath.Join(dir, "sbin/nginx"), PidFile: filepath.Join(dir, "nginx.pid"), Port: port}
+	n := &Nginx{Dir: dir, Binary: filepath.Join(dir, "sbin/nginx"), PidFile: filepath.Join(dir, "nginx.pid"), Port: port, Workers: cfg.Workers}
 	for _, d := range []string{"sbin", "logs", "tmp", "html/slow"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
@@ -112,7 +113,7 @@ func (n *Nginx) Install(build string) error {
 	return os.Rename(tmp, n.Binary)
 }
 
-// Start starts nginx as Debian's nginx.service does and waits until it serves.
+// Start starts nginx as Debian's nginx.service does and waits until all its workers serve.
 func (n *Nginx) Start(ctx context.Context, cfg Config) error {
 	args := []string{"-p", n.Dir, "-c", n.Conf(), "-e", filepath.Join(n.Dir, "logs/error.log"), "-g", "daemon on; master_process on;"}
 	if cfg.Foreground {
@@ -132,7 +133,7 @@ func (n *Nginx) waitServing(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if pid, err := nginx.ReadPidFile(n.PidFile); err == nil {
-			if serving, _, _ := nginx.Workers(pid); len(serving) > 0 {
+			if serving, _, _ := nginx.Workers(pid); len(serving) == n.Workers {
 				if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.Port)); err == nil {
 					return c.Close()
 				}

@@ -18,8 +18,12 @@ import (
 // a lock behind.
 const DefaultLockDir = "/run/nginx-upgradectl"
 
-// ErrBusy means another run holds the lock for the same nginx.
-var ErrBusy = errors.New("another nginx-upgradectl run is working on this nginx")
+var (
+	// ErrBusy means another run holds the lock for the same nginx.
+	ErrBusy = errors.New("another nginx-upgradectl run is working on this nginx")
+	// ErrUnsafeLock means the lock directory or file could have been planted by someone else.
+	ErrUnsafeLock = errors.New("unsafe lock path")
+)
 
 // lock takes the run lock for pidFile. The file is created without following symlinks, in a
 // directory only root can write, so an unprivileged user cannot plant one.
@@ -31,11 +35,22 @@ func lock(dir, pidFile string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create lock directory: %w", err)
 	}
+	if err := rootOnlyDir(dir); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256([]byte(abs))
 	path := filepath.Join(dir, "nginx-"+hex.EncodeToString(sum[:8])+".lock")
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o600)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("lock file %s is a symlink; remove it: %w", path, ErrUnsafeLock)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Uid != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("lock file %s is not a regular file owned by root; remove it: %w", path, ErrUnsafeLock)
 	}
 	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		holder := readHolder(fd)
@@ -59,4 +74,16 @@ func readHolder(fd int) string {
 		return s
 	}
 	return "unknown"
+}
+
+// rootOnlyDir checks that dir is a real directory (not a symlink) that only root can write.
+func rootOnlyDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("lock directory: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 || st.Mode&0o022 != 0 {
+		return fmt.Errorf("lock directory %s must be a directory owned by root and writable by root alone (mode %04o, uid %d): %w", dir, st.Mode&0o7777, st.Uid, ErrUnsafeLock)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,9 @@ func Rollback(ctx context.Context, opts Options) *Result {
 		return rec.finish(Refused, err, "refused: %v", err)
 	}
 	defer release()
+	if err := trustPidFiles(opts); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+	}
 	s := Observe(opts.PidFile)
 	noteMasters(rec, s)
 	switch s.State {
@@ -49,6 +53,9 @@ func Commit(ctx context.Context, opts Options) *Result {
 		return rec.finish(Refused, err, "refused: %v", err)
 	}
 	defer release()
+	if err := trustPidFiles(opts); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+	}
 	s := Observe(opts.PidFile)
 	noteMasters(rec, s)
 	switch s.State {

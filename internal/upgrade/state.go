@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -102,6 +103,24 @@ func removeStaleOldbin(pidFile string) error {
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+// trustPidFiles checks the pid file, and .oldbin when there is one, before any pid read from them
+// is signalled.
+func trustPidFiles(opts Options) error {
+	if opts.AllowUntrusted {
+		return nil
+	}
+	if err := nginx.TrustPidFile(opts.PidFile); err != nil {
+		return fmt.Errorf("%w; make it root's alone (or pass --allow-untrusted-paths)", err)
+	}
+	oldbin := nginx.OldbinPath(opts.PidFile)
+	if _, err := os.Lstat(oldbin); err == nil {
+		if err := nginx.TrustPidFile(oldbin); err != nil {
+			return fmt.Errorf("%w; make it root's alone (or pass --allow-untrusted-paths)", err)
+		}
 	}
 	return nil
 }

@@ -41,6 +41,10 @@ type Options struct {
 	RollbackTimeout time.Duration // a rollback gets its own budget: it must run even after a timeout
 	Poll            time.Duration
 
+	// AllowUntrusted accepts pid files and binaries that someone other than root could have
+	// written; only for a deliberate, unusual layout.
+	AllowUntrusted bool
+
 	LockDir    string
 	Supervisor Supervisor // the service manager tracking nginx; nil when there is none
 	Observe    Observer
@@ -156,6 +160,9 @@ func (r *run) findMaster() *Result {
 	case s.Current == nil:
 		return r.rec.finish(Refused, s.CurrentErr, "refused: %v; is nginx running with pid file %s?", s.CurrentErr, r.opts.PidFile)
 	}
+	if err := trustPidFiles(r.opts); err != nil {
+		return r.rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+	}
 	r.old = *s.Current
 	serving, _, err := nginx.Workers(r.old.Pid)
 	if err != nil || len(serving) == 0 {
@@ -186,6 +193,15 @@ func (r *run) preflight(ctx context.Context) *Result {
 	}
 	if old, err := nginx.RunningBinary(ctx, r.old.Pid); err == nil {
 		r.rec.info.Old = BinaryInfo{Path: r.old.Exe.Path, Version: old.Version, SHA256: old.SHA256}
+	}
+	if _, err := nginx.StatBinary(path); err != nil {
+		r.rec.record(StepPreflight, "failed", err, "")
+		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)
+	}
+	if !r.opts.AllowUntrusted {
+		if err := nginx.TrustBinary(path); err != nil {
+			return r.rec.finish(Refused, err, "refused, nothing run or signalled: %v; install it owned by root and not writable by others (or pass --allow-untrusted-paths)", err)
+		}
 	}
 	bin, err := nginx.InspectBinary(ctx, path)
 	if err != nil {

@@ -3,6 +3,7 @@ package nginx
 import (
 	"io"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -139,4 +140,17 @@ func (r *oneByteReader) Read(p []byte) (int, error) {
 	}
 	p[0], r.s = r.s[0], r.s[1:]
 	return 1, nil
+}
+
+func TestParsePendingSeesASentButUnhandledSignal(t *testing.T) {
+	status := "Name:\tnginx\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000800\nSigBlk:\t0000000000000000\n"
+	if ok, err := ParsePending([]byte(status), syscall.SIGUSR2); err != nil || !ok {
+		t.Fatalf("USR2 (bit 11) pending: got %v, %v", ok, err)
+	}
+	if ok, err := ParsePending([]byte(status), syscall.SIGWINCH); err != nil || ok {
+		t.Fatalf("WINCH not pending: got %v, %v", ok, err)
+	}
+	if _, err := ParsePending([]byte("Name:\tnginx\n"), syscall.SIGUSR2); err == nil {
+		t.Fatal("status without masks accepted")
+	}
 }

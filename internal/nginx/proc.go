@@ -158,3 +158,40 @@ func scanChildren(pid int) ([]Proc, error) {
 	}
 	return kids, nil
 }
+
+// Pending reports whether sig is pending for pid: sent, but not yet acted on. A master that has
+// been sent USR2 is already upgrading even before it has renamed its pid file.
+func Pending(pid int, sig syscall.Signal) (bool, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/status", procRoot, pid))
+	if err != nil {
+		return false, fmt.Errorf("read /proc/%d/status: %w", pid, err)
+	}
+	return ParsePending(b, sig)
+}
+
+// ParsePending reads the process-wide (ShdPnd) and thread (SigPnd) pending masks of a
+// /proc/PID/status file.
+func ParsePending(status []byte, sig syscall.Signal) (bool, error) {
+	if sig < 1 || sig > 64 {
+		return false, fmt.Errorf("signal %d out of range", sig)
+	}
+	found := 0
+	for line := range strings.Lines(string(status)) {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok || (key != "ShdPnd" && key != "SigPnd") {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(val), 16, 64)
+		if err != nil {
+			return false, fmt.Errorf("bad %s mask %q", key, strings.TrimSpace(val))
+		}
+		if mask&(1<<(sig-1)) != 0 {
+			return true, nil
+		}
+		found++
+	}
+	if found != 2 {
+		return false, errors.New("no ShdPnd and SigPnd lines")
+	}
+	return false, nil
+}

@@ -24,7 +24,9 @@ func Rollback(ctx context.Context, opts Options) *Result {
 	if err := trustPidFiles(opts); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
 	}
-	s := Observe(opts.PidFile)
+	sctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	s := Settle(sctx, opts.PidFile, opts.Poll)
+	cancel()
 	noteMasters(rec, s)
 	switch s.State {
 	case Running:
@@ -56,7 +58,9 @@ func Commit(ctx context.Context, opts Options) *Result {
 	if err := trustPidFiles(opts); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
 	}
-	s := Observe(opts.PidFile)
+	sctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	s := Settle(sctx, opts.PidFile, opts.Poll)
+	cancel()
 	noteMasters(rec, s)
 	switch s.State {
 	case Running:

@@ -1,9 +1,12 @@
 package upgrade
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
+	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
@@ -42,6 +45,9 @@ type Snapshot struct {
 	Old        *nginx.Master // named by the .oldbin pid file
 	OldbinErr  error         // why .oldbin names no master (nginx.ErrNoPidFile when absent)
 	OldServing int           // serving workers of Old
+	// USR2Pending: USR2 was sent to Current but it has not acted on it yet (a busy machine can
+	// take a while to schedule it); it is as good as started.
+	USR2Pending bool
 }
 
 // Observe looks at the nginx whose pid file is pidFile and names its state.
@@ -53,6 +59,9 @@ func Observe(pidFile string) Snapshot {
 		serving, _, _ := nginx.Workers(s.Old.Pid)
 		s.OldServing = len(serving)
 	}
+	if s.Current != nil {
+		s.USR2Pending, _ = nginx.Pending(s.Current.Pid, syscall.SIGUSR2)
+	}
 	s.State = nameState(s)
 	return s
 }
@@ -61,6 +70,8 @@ func Observe(pidFile string) Snapshot {
 func nameState(s Snapshot) State {
 	oldbinExists := !errors.Is(s.OldbinErr, nginx.ErrNoPidFile)
 	switch {
+	case !oldbinExists && s.Current != nil && s.USR2Pending:
+		return NewMasterStarting
 	case !oldbinExists && s.Current != nil:
 		return Running
 	case !oldbinExists:
@@ -123,4 +134,15 @@ func trustPidFiles(opts Options) error {
 		}
 	}
 	return nil
+}
+
+// Settle observes until a starting new master is up or gone (nginx restores the pid file when it
+// fails), within ctx: commit and rollback must not decide on a state that is still moving.
+func Settle(ctx context.Context, pidFile string, every time.Duration) Snapshot {
+	s := Observe(pidFile)
+	poll(ctx, every, func() (bool, error) {
+		s = Observe(pidFile)
+		return s.State != NewMasterStarting, nil
+	})
+	return s
 }

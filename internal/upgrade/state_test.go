@@ -26,6 +26,7 @@ func TestNameStateFromPidFilesAndProcesses(t *testing.T) {
 		{"one master", Snapshot{Current: master(10, 1), OldbinErr: absent}, Running},
 		{"no pid file", Snapshot{CurrentErr: absent, OldbinErr: absent}, Stopped},
 		{"stale pid file", Snapshot{CurrentErr: dead, OldbinErr: absent}, Stopped},
+		{"USR2 sent, not yet acted on", Snapshot{Current: master(10, 1), OldbinErr: absent, USR2Pending: true}, NewMasterStarting},
 		{"USR2 sent, new master not written its pid yet", Snapshot{CurrentErr: absent, Old: master(10, 1), OldServing: 2}, NewMasterStarting},
 		{"both masters serving", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 2}, BothServing},
 		{"old master drained by WINCH", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 0}, OldDrained},

@@ -440,6 +440,9 @@ func verifyMaster(s Snapshot, m nginx.Proc, bin nginx.Binary, workers int) strin
 	case bin.Ino != 0 && !s.Current.Exe.SameFile(bin):
 		return fmt.Sprintf("master %d runs %s, not the new binary", m.Pid, s.Current.Exe.Path)
 	}
+	if kids, _ := nginx.ChildMasters(m.Pid); len(kids) > 0 {
+		return fmt.Sprintf("master %d still has a new master %d", m.Pid, kids[0].Pid)
+	}
 	serving, _, err := nginx.Workers(m.Pid)
 	switch {
 	case err != nil:

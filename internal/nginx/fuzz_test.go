@@ -1,0 +1,388 @@
+package nginx
+
+// Fuzz targets for every parser of outside input in this package: /proc/PID/stat and cmdline,
+// pid files, master titles, `nginx -T` dumps and `nginx -v` output, and the stream search that
+// recognises an nginx executable. Seed corpora (real captures) are in testdata/fuzz/<FuzzName>/
+// and run as ordinary tests; testdata/fuzz.sh at the repository root fuzzes each target briefly.
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// FuzzParseStat: ParseStat never panics; what it accepts has a positive pid and a one-byte state,
+// and a stat line re-rendered from the result (same command name, canonical numbers, the other
+// fields zeroed) parses to the same Proc. The re-rendered line is what the kernel would print for
+// that process, so this checks that ParseStat reads fields by position from the last ')' and
+// nothing else of the line leaks into the result.
+func FuzzParseStat(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParseStat(b)
+		if err != nil {
+			return
+		}
+		if p.Pid <= 0 {
+			t.Fatalf("ParseStat(%q) accepted pid %d", b, p.Pid)
+		}
+		if p.State == ')' || bytes.ContainsRune([]byte(" \t\n\v\f\r"), rune(p.State)) {
+			t.Fatalf("ParseStat(%q) returned state %q: fields were split wrongly", b, p.State)
+		}
+		if p.Title != "" {
+			t.Fatalf("ParseStat(%q) set a title %q: the title comes from cmdline only", b, p.Title)
+		}
+		comm := b[bytes.IndexByte(b, '(')+1 : bytes.LastIndexByte(b, ')')]
+		line := renderStat(p, comm)
+		q, err := ParseStat(line)
+		if err != nil {
+			t.Fatalf("ParseStat(%q) = %+v, but its re-rendering %q is rejected: %v", b, p, line, err)
+		}
+		if q != p {
+			t.Fatalf("ParseStat(%q) = %+v, but its re-rendering %q gives %+v", b, p, line, q)
+		}
+	})
+}
+
+// renderStat prints p as the kernel prints /proc/PID/stat (fs/proc/array.c): pid, (comm), then
+// state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime
+// cstime priority nice num_threads itrealvalue starttime vsize rss ..., single spaces.
+func renderStat(p Proc, comm []byte) []byte {
+	var b []byte
+	b = strconv.AppendInt(b, int64(p.Pid), 10)
+	b = append(b, " ("...)
+	b = append(b, comm...)
+	b = append(b, ") "...)
+	b = append(b, p.State, ' ') // the raw byte: %c would UTF-8-encode a byte ≥ 0x80
+	b = strconv.AppendInt(b, int64(p.PPid), 10)
+	b = append(b, " 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 "...)
+	b = strconv.AppendUint(b, p.StartTime, 10)
+	b = append(b, " 10502144 1652 18446744073709551615 0 0 0 0 0 0 0 1073745920 402745863 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"...)
+	return b
+}
+
+// FuzzParseCmdline: ParseCmdline never panics, its result holds no NUL and ends in neither a space
+// nor a NUL, and it only drops padding: it is the input with NULs turned into spaces, minus a tail
+// that was all spaces.
+func FuzzParseCmdline(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := ParseCmdline(b)
+		if strings.IndexByte(got, 0) >= 0 {
+			t.Fatalf("ParseCmdline(%q) = %q holds a NUL", b, got)
+		}
+		if strings.HasSuffix(got, " ") {
+			t.Fatalf("ParseCmdline(%q) = %q ends in a space", b, got)
+		}
+		spaced := bytes.ReplaceAll(b, []byte{0}, []byte{' '})
+		if !bytes.HasPrefix(spaced, []byte(got)) {
+			t.Fatalf("ParseCmdline(%q) = %q is not the argv joined by spaces", b, got)
+		}
+		if rest := spaced[len(got):]; len(bytes.Trim(rest, " ")) != 0 {
+			t.Fatalf("ParseCmdline(%q) = %q dropped %q, which is not padding", b, got, rest)
+		}
+	})
+}
+
+// FuzzParsePid: ParsePid never panics and accepts exactly what nginx writes to a pid file
+// (ngx_create_pidfile: "%P" then a newline): a positive decimal number without sign, leading
+// zeros or spaces, at most 1<<22 (PID_MAX_LIMIT), optionally followed by one "\n". The oracle is
+// written independently of ParsePid; the accepted value prints back to the same digits.
+func FuzzParsePid(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := ParsePid(b)
+		want, ok := pidOracle(b)
+		switch {
+		case err == nil && !ok:
+			t.Fatalf("ParsePid(%q) = %d, want it rejected: not a pid as nginx writes one", b, got)
+		case err != nil && ok:
+			t.Fatalf("ParsePid(%q) rejected (%v), want %d", b, err, want)
+		case err == nil && got != want:
+			t.Fatalf("ParsePid(%q) = %d, want %d", b, got, want)
+		case err == nil && strconv.Itoa(got) != strings.TrimSuffix(string(b), "\n"):
+			t.Fatalf("ParsePid(%q) = %d, which prints as %q", b, got, strconv.Itoa(got))
+		}
+	})
+}
+
+// pidOracle is the pid file grammar: [1-9][0-9]*, value ≤ 1<<22, optional single trailing "\n".
+func pidOracle(b []byte) (int, bool) {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if len(b) == 0 || len(b) > 7 || b[0] == '0' { // 1<<22 = 4194304 has 7 digits
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= 1<<22
+}
+
+// FuzzParseTitle checks ParseTitle three ways.
+//
+//  1. Any title: no panic; an accepted title names a binary, and the title rebuilt from the
+//     result (MasterTitle, Binary, Flags) parses to the same StartArgs.
+//  2. StartArgs built from fuzzed fields that hold no whitespace (strings.Fields splits the title
+//     on any Unicode space, so a value holding one is the documented ambiguity of titles) and do
+//     not start with '-' round-trip through the title nginx would show for them.
+//  3. Against nginx: a title whose words are taken as separate argv elements and which nginx's own
+//     option parser (ngx_get_options, modelled by nginxOptions) would run as a master must, if
+//     ParseTitle accepts it, give the prefix, configuration, error log and globals nginx uses.
+//     A title with a lone "-" word is skipped: nginx ignores that argument, ParseTitle folds it
+//     into a preceding -g value, and the title could equally come from `-g "x -"`.
+func FuzzParseTitle(f *testing.F) {
+	f.Fuzz(func(t *testing.T, title, binary, prefix, conf, errorLog, globals string) {
+		// 1. Any title.
+		a, err := ParseTitle(title)
+		if err == nil {
+			if a.Binary == "" {
+				t.Fatalf("ParseTitle(%q) accepted a title without a binary", title)
+			}
+			again := MasterTitle + strings.Join(append([]string{a.Binary}, a.Flags()...), " ")
+			if b, err := ParseTitle(again); err != nil || b != a {
+				t.Fatalf("ParseTitle(%q) = %+v, but the title rebuilt from it, %q, parses to %+v, %v", title, a, again, b, err)
+			}
+			// 3. Against nginx's option parser.
+			words := strings.Fields(strings.TrimPrefix(title, MasterTitle))
+			if n, master := nginxOptions(words[1:]); master && !hasWord(words, "-") {
+				got := [4]string{a.Prefix, a.Conf, a.ErrorLog, a.Globals}
+				if got != n {
+					t.Fatalf("ParseTitle(%q) = -p %q -c %q -e %q -g %q, but nginx started with these arguments uses -p %q -c %q -e %q -g %q",
+						title, got[0], got[1], got[2], got[3], n[0], n[1], n[2], n[3])
+				}
+			}
+		}
+
+		// 2. Round trip of StartArgs with plain values.
+		want := StartArgs{Binary: binary, Prefix: prefix, Conf: conf, ErrorLog: errorLog, Globals: globals}
+		for _, v := range []string{binary, prefix, conf, errorLog, globals} {
+			if strings.ContainsFunc(v, unicode.IsSpace) || strings.HasPrefix(v, "-") {
+				return
+			}
+		}
+		if binary == "" {
+			return
+		}
+		built := MasterTitle + binary + " " + strings.Join(want.Flags(), " ")
+		got, err := ParseTitle(built)
+		if err != nil {
+			t.Fatalf("ParseTitle(%q) of %+v: %v", built, want, err)
+		}
+		if got != want {
+			t.Fatalf("ParseTitle(%q)\n got %+v\nwant %+v", built, got, want)
+		}
+	})
+}
+
+func hasWord(s []string, x string) bool {
+	for _, e := range s {
+		if e == x {
+			return true
+		}
+	}
+	return false
+}
+
+// nginxOptions models ngx_get_options (src/core/nginx.c, 1.22) on argv[1:]: each argument is a
+// '-' and a cluster of option letters; -p -c -e -g -s take the rest of the argument or, if that
+// is empty, the next one. It returns -p, -c, -e and -g as given (the last of each wins) and
+// whether nginx would run as a master with them: not on an invalid option, a missing value, or
+// one of -h -? -v -V -t -T -s, with which nginx prints, tests or signals and exits.
+func nginxOptions(argv []string) (vals [4]string, master bool) {
+	master = true
+	for i := 0; i < len(argv); i++ {
+		p := argv[i]
+		if p == "" || p[0] != '-' {
+			return vals, false // invalid option
+		}
+		p = p[1:]
+	cluster:
+		for len(p) > 0 {
+			c := p[0]
+			p = p[1:]
+			var dst int
+			switch c {
+			case 'q':
+				continue
+			case '?', 'h', 'v', 'V', 't', 'T':
+				master = false
+				continue
+			case 'p':
+				dst = 0
+			case 'c':
+				dst = 1
+			case 'e':
+				dst = 2
+			case 'g':
+				dst = 3
+			case 's':
+				dst = -1
+			default:
+				return vals, false
+			}
+			v := p
+			if v == "" {
+				if i+1 >= len(argv) {
+					return vals, false // option requires a value
+				}
+				i++
+				v = argv[i]
+			}
+			if dst < 0 {
+				master = false // signaller: nginx -s reload and the like exit
+			} else {
+				vals[dst] = v
+			}
+			break cluster
+		}
+	}
+	return vals, master
+}
+
+// FuzzParseConfig: ParseConfig never panics and reports Workers ≥ 0. It must also read what nginx
+// reads, so it is checked against rewrites of the dump that nginx treats as the same
+// configuration: for each newline picked by mask (two bits per newline, the first 32 newlines),
+//   - bit 1: when the line ends a statement or block (';', '{' or '}') and holds no comment, the
+//     newline becomes a space (nginx's tokenizer treats both alike);
+//   - bit 2: a comment is appended to the line (" # daemon off; worker_processes 7;").
+//
+// Both rewrites must give the same Config, or the same refusal.
+func FuzzParseConfig(f *testing.F) {
+	f.Fuzz(func(t *testing.T, dump, globals string, mask uint64) {
+		c, err := ParseConfig(dump, globals)
+		if err == nil && c.Workers < 0 {
+			t.Fatalf("ParseConfig(%q, %q) = %+v: negative workers", dump, globals, c)
+		}
+		if mask == 0 {
+			return
+		}
+		same := rewriteConfig(dump, mask)
+		c2, err2 := ParseConfig(same, globals)
+		if (err == nil) != (err2 == nil) || c != c2 {
+			t.Fatalf("the same configuration for nginx reads differently:\n%q\n  -> %+v, %v\n%q\n  -> %+v, %v", dump, c, err, same, c2, err2)
+		}
+	})
+}
+
+func rewriteConfig(dump string, mask uint64) string {
+	var b strings.Builder
+	n := 0
+	for line := range strings.Lines(dump) {
+		body, nl := strings.CutSuffix(line, "\n")
+		if !nl || n >= 32 {
+			b.WriteString(line)
+			continue
+		}
+		op := mask >> (2 * n) & 3
+		n++
+		end := strings.TrimRight(body, " \t\r")
+		switch {
+		case op&2 != 0:
+			b.WriteString(body + " # daemon off; worker_processes 7;\n")
+		case op&1 != 0 && !strings.Contains(body, "#") && end != "" && strings.ContainsRune(";{}", rune(end[len(end)-1])):
+			b.WriteString(body + " ")
+		default:
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// FuzzParseVersion: ParseVersion never panics; what it returns is non-empty and holds no
+// whitespace. It is printed in status lines and written to JSON and the audit trail as one word,
+// so it must also be valid UTF-8 without control characters: every rune printable, none a space.
+func FuzzParseVersion(f *testing.F) {
+	f.Fuzz(func(t *testing.T, out []byte) {
+		v, err := ParseVersion(out)
+		if err != nil {
+			return
+		}
+		if v == "" {
+			t.Fatalf("ParseVersion(%q) returned an empty version", out)
+		}
+		if !utf8.ValidString(v) {
+			t.Fatalf("ParseVersion(%q) = %q is not valid UTF-8", out, v)
+		}
+		for i, r := range v {
+			if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+				t.Fatalf("ParseVersion(%q) = %q holds whitespace or a control character at byte %d", out, v, i)
+			}
+		}
+	})
+}
+
+// FuzzContainsStream: containsStream(r, needle) equals bytes.Contains(haystack, needle) however r
+// splits haystack into reads. The haystack is pre, then pad repeated padLen%140000 times (so it
+// spans the 64 KiB buffer more than once), then post; chunks gives the read sizes in turn (a byte
+// b < 0xF0 is a read of b bytes, 0 included; b ≥ 0xF0 one of (b-0xEF)*8 KiB), repeated; eofWithData
+// makes the last read return io.EOF with its data; buffered puts a bufio.Reader in between, as
+// hasNginxMarker does.
+func FuzzContainsStream(f *testing.F) {
+	f.Fuzz(func(t *testing.T, pre, needle, post []byte, pad byte, padLen uint32, chunks []byte, eofWithData, buffered bool) {
+		if len(needle) > 4096 {
+			return
+		}
+		hay := append(append(append([]byte{}, pre...), bytes.Repeat([]byte{pad}, int(padLen%140000))...), post...)
+		var r io.Reader = &chunkReader{data: hay, sizes: chunks, eofWithData: eofWithData}
+		if buffered {
+			r = bufio.NewReaderSize(r, 1<<16)
+		}
+		got, err := containsStream(r, needle)
+		if err != nil {
+			t.Fatalf("containsStream: %v", err)
+		}
+		if want := bytes.Contains(hay, needle); got != want {
+			t.Fatalf("containsStream(%d bytes: %q…%q, needle %q, reads %v) = %v, bytes.Contains = %v",
+				len(hay), fuzzHead(hay), fuzzTail(hay), needle, chunks, got, want)
+		}
+	})
+}
+
+func fuzzHead(b []byte) []byte { return b[:min(len(b), 40)] }
+func fuzzTail(b []byte) []byte { return b[max(0, len(b)-40):] }
+
+// chunkReader returns data in reads of the sizes given, cycling through them; no sizes means one
+// read of whatever fits. A 0 size returns (0, nil), which io.Reader allows, at most twice in a row.
+type chunkReader struct {
+	data        []byte
+	sizes       []byte
+	i           int
+	zeros       int
+	eofWithData bool
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if len(r.sizes) > 0 {
+		s := int(r.sizes[r.i%len(r.sizes)])
+		r.i++
+		if s >= 0xF0 {
+			s = (s - 0xEF) * 8192
+		}
+		if s == 0 {
+			if r.zeros++; r.zeros <= 2 {
+				return 0, nil
+			}
+			s = 1
+		}
+		r.zeros = 0
+		n = min(n, s)
+	}
+	n = copy(p[:min(n, len(p))], r.data)
+	r.data = r.data[n:]
+	if len(r.data) == 0 && r.eofWithData {
+		return n, io.EOF
+	}
+	return n, nil
+}

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/audit"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
 )
@@ -36,6 +37,7 @@ commands:
   commit    finish a paused or interrupted upgrade: the old master quits
   rollback  undo a half-done upgrade: the old master serves alone again
   status    show masters, workers, binaries and the state
+  history   past runs from the audit trail (journald, or --audit-log)
 
 run 'nginx-upgradectl <command> -h' for the flags.
 `
@@ -72,12 +74,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 
-	if cmd == "status" {
+	switch cmd {
+	case "status":
 		return status(ctx, f, stdout)
+	case "history":
+		return history(ctx, f, stdout, stderr)
 	}
 	opts := f.options()
-	if !f.json {
-		opts.Observe = printStep(stderr)
+	tr := openTrail(f.auditLog, "", stderr)
+	defer tr.close()
+	print := printStep(stderr)
+	opts.Observe = func(ev upgrade.Event) {
+		tr.observe(ev)
+		if !f.json {
+			print(ev)
+		}
 	}
 	var res *upgrade.Result
 	switch cmd {
@@ -97,28 +108,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // flags are the options common to every command.
 type flags struct {
-	pidFile string
-	binary  string
-	soak    time.Duration
-	health  urlList
-	timeout time.Duration
-	json    bool
-	pause   bool
-	lockDir string
-	untrust bool
+	pidFile  string
+	binary   string
+	soak     time.Duration
+	health   urlList
+	timeout  time.Duration
+	json     bool
+	pause    bool
+	lockDir  string
+	untrust  bool
+	auditLog string
+	since    time.Duration
 }
 
 func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	switch cmd {
-	case "upgrade", "commit", "rollback", "status":
+	case "upgrade", "commit", "rollback", "status", "history":
 	default:
 		return nil
 	}
 	f := &flags{}
-	fs.StringVar(&f.pidFile, "pid-file", "/run/nginx.pid", "nginx's pid file")
-	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline for the whole run (a rollback gets its own minute after it)")
 	fs.BoolVar(&f.json, "json", false, "print a machine-readable result on stdout")
+	fs.StringVar(&f.auditLog, "audit-log", "", "also write the audit trail to this JSON-lines file (without journald: only there; default "+audit.DefaultFile+")")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "deadline for the whole run (a rollback gets its own minute after it)")
 	fs.StringVar(&f.lockDir, "lock-dir", upgrade.DefaultLockDir, "directory of the per-nginx run locks")
+	if cmd == "history" {
+		fs.DurationVar(&f.since, "since", 30*24*time.Hour, "show runs that started within this long")
+		return f
+	}
+	fs.StringVar(&f.pidFile, "pid-file", "/run/nginx.pid", "nginx's pid file")
 	fs.BoolVar(&f.untrust, "allow-untrusted-paths", false, "act on pid files and binaries that users other than root could write (unsafe; for deliberate layouts only)")
 	if cmd == "status" {
 		return f

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,14 +73,22 @@ func ctl(t *testing.T, args ...string) ctlResult {
 }
 
 func ctlCommand(ctx context.Context, t *testing.T, args ...string) *exec.Cmd {
-	args = append(args[:1:1], append([]string{"--lock-dir", lockDir(t)}, args[1:]...)...)
+	args = append(args[:1:1], append([]string{"--lock-dir", lockDir(t), "--audit-log", auditLog(t)}, args[1:]...)...)
 	return exec.CommandContext(ctx, ctlPath, args...)
+}
+
+// auditLog is the test's own audit trail file, so tests never write to the host's.
+func auditLog(t *testing.T) string {
+	return filepath.Join(lockDir(t), "audit.jsonl")
 }
 
 // lockDir is shared by all runs of one test, so two runs at once do collide.
 func lockDir(t *testing.T) string {
-	dir := filepath.Join(os.TempDir(), "nginx-upgradectl-locks", filepath.Base(t.Name()))
-	os.MkdirAll(dir, 0o700)
+	dir := filepath.Join(os.TempDir(), "nginx-upgradectl-test", strings.ReplaceAll(t.Name(), "/", "_"))
+	if _, err := os.Stat(dir); os.IsNotExist(err) {
+		os.MkdirAll(dir, 0o700)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
 	return dir
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // ctlPath is the nginx-upgradectl binary under test, built once by TestMain: the promises are the
@@ -155,14 +156,8 @@ func waitState(t *testing.T, pidFile string, want upgrade.State) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for upgrade.Observe(pidFile).State != want {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("state %s never reached (now %s)", want, upgrade.Observe(pidFile).State)
-		case <-tick.C:
-		}
+	if err := wait.Until(ctx, 10*time.Millisecond, func() (bool, error) { return upgrade.Observe(pidFile).State == want, nil }); err != nil {
+		t.Fatalf("state %s never reached (now %s)", want, upgrade.Observe(pidFile).State)
 	}
 }
 

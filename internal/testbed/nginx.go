@@ -15,6 +15,7 @@ import (
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/load"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // SlowSize is the size of the file served at /slow/big.bin, at SlowRate: a download that spans a
@@ -129,22 +130,24 @@ func (n *Nginx) Start(ctx context.Context, cfg Config) error {
 }
 
 func (n *Nginx) waitServing(ctx context.Context) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if pid, err := nginx.ReadPidFile(n.PidFile); err == nil {
-			if serving, _, _ := nginx.Workers(pid); len(serving) == n.Workers {
-				if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.Port)); err == nil {
-					return c.Close()
-				}
-			}
+	err := wait.Until(ctx, 10*time.Millisecond, func() (bool, error) {
+		pid, err := nginx.ReadPidFile(n.PidFile)
+		if err != nil {
+			return false, nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("nginx in %s not serving: %w; error log:\n%s", n.Dir, ctx.Err(), n.ErrorLog())
-		case <-t.C:
+		if serving, _, _ := nginx.Workers(pid); len(serving) != n.Workers {
+			return false, nil
 		}
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.Port))
+		if err != nil {
+			return false, nil
+		}
+		return true, c.Close()
+	})
+	if err != nil {
+		return fmt.Errorf("nginx in %s not serving: %w; error log:\n%s", n.Dir, err, n.ErrorLog())
 	}
+	return nil
 }
 
 // Master returns the pid the pid file names (0 if none).
@@ -167,14 +170,14 @@ func (n *Nginx) Stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, m := range masters {
-		for nginx.Alive(m) && ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(10 * time.Millisecond):
+	wait.Until(ctx, 10*time.Millisecond, func() (bool, error) {
+		for _, m := range masters {
+			if nginx.Alive(m) {
+				return false, nil
 			}
 		}
-	}
+		return true, nil
+	})
 	for _, m := range n.masters() {
 		kids, _ := nginx.Children(m.Pid)
 		syscall.Kill(m.Pid, syscall.SIGKILL)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // Rollback finishes a half-done upgrade by going back: the old master serves alone again.
@@ -152,7 +153,7 @@ func waitServing(ctx context.Context, opts Options, master nginx.Proc, want int)
 	defer cancel()
 	var last []nginx.Proc
 	var since time.Time
-	err := poll(ctx, opts.Poll, func() (bool, error) {
+	err := wait.Until(ctx, opts.Poll, func() (bool, error) {
 		serving, _, err := nginx.Workers(master.Pid)
 		if err != nil {
 			return false, err
@@ -175,7 +176,7 @@ func quitAndWait(ctx context.Context, opts Options, rec *recorder, m nginx.Proc,
 		return err
 	}
 	rec.record(StepQUIT, "sent", nil, "sent QUIT to %s master %d", role, m.Pid)
-	if err := poll(ctx, opts.Poll, func() (bool, error) { return !nginx.Alive(m), nil }); err != nil {
+	if err := wait.Until(ctx, opts.Poll, func() (bool, error) { return !nginx.Alive(m), nil }); err != nil {
 		return fmt.Errorf("%s master %d still running after QUIT: %w", role, m.Pid, err)
 	}
 	rec.record(StepQUIT, "ok", nil, "%s master %d exited", role, m.Pid)
@@ -189,7 +190,7 @@ func verifyEnd(ctx context.Context, opts Options, master nginx.Proc, bin nginx.B
 	vctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 	var last string
-	if err := poll(vctx, opts.Poll, func() (bool, error) {
+	if err := wait.Until(vctx, opts.Poll, func() (bool, error) {
 		last = verifyMaster(Observe(opts.PidFile), master, bin, workers)
 		return last == "", nil
 	}); err != nil {

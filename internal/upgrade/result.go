@@ -116,25 +116,6 @@ func (r *recorder) finish(o Outcome, err error, format string, args ...any) *Res
 	return &Result{Outcome: o, Err: err, Info: r.info, Duration: time.Since(r.start), Events: r.events}
 }
 
-// poll calls check every interval until it reports done or fails, or ctx ends. Waiting this way
-// (rather than sleeping a fixed time and hoping) returns as soon as the state is reached and
-// says what was last seen when it is not.
-func poll(ctx context.Context, every time.Duration, check func() (done bool, err error)) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		done, err := check()
-		if err != nil || done {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
 // isTimeout reports whether err is a deadline or cancellation rather than a failed check.
 func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // State names what the pid files and the process table show. It is derived afresh every time, never
@@ -140,7 +141,7 @@ func trustPidFiles(opts Options) error {
 // fails), within ctx: commit and rollback must not decide on a state that is still moving.
 func Settle(ctx context.Context, pidFile string, every time.Duration) Snapshot {
 	s := Observe(pidFile)
-	poll(ctx, every, func() (bool, error) {
+	wait.Until(ctx, every, func() (bool, error) {
 		s = Observe(pidFile)
 		return s.State != NewMasterStarting, nil
 	})

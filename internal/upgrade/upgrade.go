@@ -23,6 +23,7 @@ import (
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // Options configure a run. Zero durations take the defaults in setDefaults.
@@ -241,7 +242,7 @@ func (r *run) waitNewMaster(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancel()
 	var sawOldbin bool
-	err := poll(ctx, r.opts.Poll, func() (bool, error) {
+	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
 		if !nginx.Alive(r.old.Proc) {
 			return false, errOldGone
 		}
@@ -282,7 +283,7 @@ func (r *run) waitWorkers(ctx context.Context) error {
 	defer cancel()
 	var last []nginx.Proc
 	since := time.Now()
-	err := poll(ctx, r.opts.Poll, func() (bool, error) {
+	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
 		if !nginx.Alive(r.nm) {
 			return false, fmt.Errorf("new master %d exited", r.nm.Pid)
 		}
@@ -332,7 +333,7 @@ func (r *run) drainOld(ctx context.Context) error {
 	r.rec.record(StepWINCH, "sent", nil, "sent WINCH to old master %d", r.old.Pid)
 	ctx, cancel := context.WithTimeout(ctx, r.opts.DrainTimeout)
 	defer cancel()
-	err := poll(ctx, r.opts.Poll, func() (bool, error) {
+	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
 		serving, _, err := nginx.Workers(r.old.Pid)
 		return err == nil && len(serving) == 0, err
 	})
@@ -349,7 +350,7 @@ func (r *run) soak(ctx context.Context) error {
 	soakCtx, cancel := context.WithTimeout(ctx, r.opts.Soak)
 	defer cancel()
 	next := time.Now().Add(r.opts.HealthEvery)
-	err := poll(soakCtx, r.opts.Poll, func() (bool, error) {
+	err := wait.Until(soakCtx, r.opts.Poll, func() (bool, error) {
 		if err := r.newWorkersIntact(); err != nil {
 			return false, err
 		}
@@ -411,7 +412,7 @@ func (r *run) quitOld(ctx context.Context) error {
 		return err
 	}
 	r.rec.record(StepQUIT, "sent", nil, "sent QUIT to old master %d", r.old.Pid)
-	err := poll(ctx, r.opts.Poll, func() (bool, error) { return !nginx.Alive(r.old.Proc), nil })
+	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) { return !nginx.Alive(r.old.Proc), nil })
 	if err != nil {
 		return fmt.Errorf("old master %d still running after QUIT (its workers finish downloads in flight): %w", r.old.Pid, err)
 	}

@@ -88,11 +88,11 @@ func killAt(t *testing.T, n *testbed.Nginx, kp killPoint) {
 		t.Fatalf("%s: the helper was not killed (exit %d): the step never came", kp.name, cmd.ProcessState.ExitCode())
 	}
 	if s := upgrade.Observe(n.PidFile); s.Old != nil {
-		t.Logf("%s: left in state %s (old %d, new %d)", kp.name, s.State, s.Old.Pid, masterPid(s.Current))
+		t.Logf("%s: left in state %s (old %d, new %d)", kp.name, s.State, s.Old.Pid, pidOf(s.Current))
 	}
 }
 
-func masterPid(m *nginx.Master) int {
+func pidOf(m *nginx.Master) int {
 	if m == nil {
 		return 0
 	}

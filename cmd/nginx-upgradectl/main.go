@@ -20,6 +20,8 @@ import (
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/audit"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/systemd"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
 )
 
@@ -36,7 +38,8 @@ commands:
   upgrade   swap the running nginx to the binary on disk; rolls back by itself on any failed check
   commit    finish a paused or interrupted upgrade: the old master quits
   rollback  undo a half-done upgrade: the old master serves alone again
-  status    show masters, workers, binaries and the state
+  reload    for ExecReload= of nginx.service: upgrade when the binary on disk is new, else a tested config reload
+  status    show masters, workers, binaries, the systemd unit and the state
   history   past runs from the audit trail (journald, or --audit-log)
 
 run 'nginx-upgradectl <command> -h' for the flags.
@@ -81,7 +84,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return history(ctx, f, stdout, stderr)
 	}
 	opts := f.options()
-	tr := openTrail(f.auditLog, "", stderr)
+	sup, err := systemd.Discover(ctx, f.unit, masterPid(f.pidFile))
+	if err != nil {
+		fmt.Fprintf(stderr, "nginx-upgradectl: refused, nothing signalled: %v; pass --unit, or check that systemd answers on D-Bus\n", err)
+		return exitRefused
+	}
+	unit := ""
+	if sup != nil {
+		defer sup.Client.Close()
+		opts.Supervisor, unit = sup, sup.Unit
+	}
+	tr := openTrail(f.auditLog, unit, stderr)
 	defer tr.close()
 	print := printStep(stderr)
 	opts.Observe = func(ev upgrade.Event) {
@@ -98,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		res = upgrade.Commit(ctx, opts)
 	case "rollback":
 		res = upgrade.Rollback(ctx, opts)
+	case "reload":
+		res = upgrade.Reload(ctx, opts)
 	}
 	code := exitCode(cmd, res.Outcome)
 	if f.json {
@@ -119,11 +134,12 @@ type flags struct {
 	untrust  bool
 	auditLog string
 	since    time.Duration
+	unit     string
 }
 
 func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	switch cmd {
-	case "upgrade", "commit", "rollback", "status", "history":
+	case "upgrade", "commit", "rollback", "reload", "status", "history":
 	default:
 		return nil
 	}
@@ -137,14 +153,17 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 		return f
 	}
 	fs.StringVar(&f.pidFile, "pid-file", "/run/nginx.pid", "nginx's pid file")
+	fs.StringVar(&f.unit, "unit", "", "the systemd service running nginx (default: found from the master's cgroup)")
 	fs.BoolVar(&f.untrust, "allow-untrusted-paths", false, "act on pid files and binaries that users other than root could write (unsafe; for deliberate layouts only)")
 	if cmd == "status" {
 		return f
 	}
 	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build (repeatable)")
+	if cmd == "upgrade" || cmd == "reload" {
+		fs.DurationVar(&f.soak, "soak", 10*time.Second, "how long the new build serves alone, watched, before the old master quits")
+	}
 	if cmd == "upgrade" {
 		fs.StringVar(&f.binary, "binary", "", "the new nginx binary (default: the path the running master was started from, which nginx re-executes)")
-		fs.DurationVar(&f.soak, "soak", 10*time.Second, "how long the new build serves alone, watched, before the old master quits")
 		fs.BoolVar(&f.pause, "pause", false, "stop after WINCH with both masters kept; then run commit or rollback")
 	}
 	return f
@@ -184,20 +203,44 @@ func exitCode(cmd string, o upgrade.Outcome) int {
 
 func status(ctx context.Context, f *flags, stdout io.Writer) int {
 	st := upgrade.ReadStatus(ctx, f.pidFile)
+	out := struct {
+		upgrade.Status
+		Unit *systemd.Service `json:"unit,omitempty"`
+	}{Status: st}
+	mismatch := false
+	if sup, err := systemd.Discover(ctx, f.unit, masterPid(f.pidFile)); err == nil && sup != nil {
+		if svc, err := sup.Client.Service(ctx, sup.Unit); err == nil {
+			out.Unit = &svc
+			mismatch = len(st.Masters) > 0 && svc.MainPID != st.Masters[len(st.Masters)-1].Pid && svc.MainPID != st.Masters[0].Pid
+		}
+		sup.Client.Close()
+	}
 	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(st)
+		enc.Encode(out)
 	} else {
 		st.Write(stdout)
+		if u := out.Unit; u != nil {
+			fmt.Fprintf(stdout, "unit:     %s, MainPID %d, %s/%s\n", u.Unit, u.MainPID, u.ActiveState, u.SubState)
+			if mismatch {
+				fmt.Fprintf(stdout, "warning:  systemd's MainPID %d is not a master named by the pid files\n", u.MainPID)
+			}
+		}
 	}
 	switch {
 	case st.State == upgrade.Stopped:
 		return exitRefused
-	case st.State.HalfDone():
+	case st.State.HalfDone() || mismatch:
 		return exitOperator
 	}
 	return exitOK
+}
+
+// masterPid reads the pid file for unit discovery; 0 when there is none (the run then says why).
+func masterPid(pidFile string) int {
+	pid, _ := nginx.ReadPidFile(pidFile)
+	return pid
 }
 
 // printStep prints one line per step: time since start, step, result, message.

@@ -6,6 +6,7 @@ package upgrade
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -59,10 +60,10 @@ func FuzzStatusJSON(f *testing.F) {
 		if err == nil {
 			var back Status
 			if err := json.Unmarshal(b, &back); err != nil {
-				t.Fatalf("Unmarshal of Marshal(%#v) = %s: %v", st, b, err)
+				t.Fatalf("Unmarshal of Marshal(%s) = %s: %v", showStatus(st), b, err)
 			}
 			if !reflect.DeepEqual(back, st) {
-				t.Fatalf("status JSON is lossy:\n  in  %#v\n  json %s\n  out %#v", st, b, back)
+				t.Fatalf("status JSON is lossy:\n  in   %s\n  json %s\n  out  %s", showStatus(st), b, showStatus(back))
 			}
 		}
 
@@ -73,14 +74,24 @@ func FuzzStatusJSON(f *testing.F) {
 		}
 		b1, err := json.Marshal(s1)
 		if err != nil {
-			t.Fatalf("Marshal of decoded %#v: %v", s1, err)
+			t.Fatalf("Marshal of decoded %s: %v", showStatus(s1), err)
 		}
 		var s2 Status
 		if err := json.Unmarshal(b1, &s2); err != nil {
 			t.Fatalf("Unmarshal(%s): %v", b1, err)
 		}
 		if !reflect.DeepEqual(s1, s2) {
-			t.Fatalf("decoded status does not survive a round trip:\n  raw %q\n  1st %#v\n  json %s\n  2nd %#v", raw, s1, b1, s2)
+			t.Fatalf("decoded status does not survive a round trip:\n  raw  %q\n  1st  %s\n  json %s\n  2nd  %s", raw, showStatus(s1), b1, showStatus(s2))
 		}
 	})
+}
+
+// show prints a Status with its strings quoted and OnDisk followed.
+func showStatus(s Status) string {
+	d := "nil"
+	if s.OnDisk != nil {
+		d = fmt.Sprintf("&%#v", *s.OnDisk)
+	}
+	return fmt.Sprintf("{State:%q PidFile:%q Problem:%q Masters:%#v OnDisk:%s UpgradePending:%v}",
+		s.State, s.PidFile, s.Problem, s.Masters, d, s.UpgradePending)
 }

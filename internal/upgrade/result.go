@@ -38,6 +38,7 @@ const (
 	StepVerify    Step = "verify"
 	StepRollback  Step = "rollback"
 	StepCommit    Step = "commit"
+	StepReload    Step = "reload"
 	StepOutcome   Step = "outcome"
 )
 

@@ -103,7 +103,7 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 	}
 	defer release()
 
-	if res := r.findMaster(); res != nil {
+	if res := r.findMaster(ctx); res != nil {
 		return res
 	}
 	if res := r.preflight(ctx); res != nil {
@@ -152,7 +152,7 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 }
 
 // findMaster reads the pid file and checks it names a lone nginx master.
-func (r *run) findMaster() *Result {
+func (r *run) findMaster(ctx context.Context) *Result {
 	s := Observe(r.opts.PidFile)
 	switch {
 	case s.State.HalfDone():
@@ -165,6 +165,11 @@ func (r *run) findMaster() *Result {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v", err)
 	}
 	r.old = *s.Current
+	if r.opts.Supervisor != nil {
+		if err := r.opts.Supervisor.Verify(ctx, r.old.Pid); err != nil {
+			return r.rec.finish(Refused, err, "refused, nothing signalled: the pid file names master %d but %v", r.old.Pid, err)
+		}
+	}
 	serving, _, err := nginx.Workers(r.old.Pid)
 	if err != nil || len(serving) == 0 {
 		err = fmt.Errorf("old master %d has no serving workers (%v)", r.old.Pid, err)

@@ -1,0 +1,40 @@
+// Package systemd keeps systemd's view of nginx true across a binary swap. systemd tracks one
+// main process per service; when it exits, the service is over unless systemd already knows the
+// new master. So before the old master quits, the new one is handed over with sd_notify
+// MAINPID=, and afterwards the unit is checked over D-Bus.
+package systemd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// NotifySocket is systemd's notification socket.
+const NotifySocket = "/run/systemd/notify"
+
+// NotifyAs sends state to systemd in the name of pid: the datagram carries SCM_CREDENTIALS naming
+// pid, so systemd attributes it to pid's unit although the sender (this helper) may run outside
+// that unit's cgroup. Naming another process requires CAP_SYS_ADMIN: root.
+func NotifyAs(socket string, pid int, state string) error {
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
+	if err != nil {
+		return fmt.Errorf("connect to systemd's notify socket %s: %w", socket, err)
+	}
+	defer conn.Close()
+	cred := unix.UnixCredentials(&unix.Ucred{Pid: int32(pid), Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
+	n, oobn, err := conn.WriteMsgUnix([]byte(state), cred, nil)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("notify systemd %q as pid %d: the process is gone: %w", state, pid, err)
+		}
+		return fmt.Errorf("notify systemd %q as pid %d: %w", state, pid, err)
+	}
+	if n != len(state) || oobn != len(cred) {
+		return fmt.Errorf("notify systemd %q as pid %d: short write", state, pid)
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
+)
+
+// Reload is what `systemctl reload nginx` should do: a verified binary swap when the binary on
+// disk is not the one running (a package upgrade installed a new build), else the usual
+// configuration reload, tested first and checked after.
+func Reload(ctx context.Context, opts Options) *Result {
+	opts.setDefaults()
+	if s := Observe(opts.PidFile); s.State == Running {
+		if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil && !s.Current.Exe.SameFile(bin) {
+			return Upgrade(ctx, opts)
+		}
+	}
+	rec := newRecorder(opts.Observe)
+	release, err := lock(opts.LockDir, opts.PidFile)
+	if err != nil {
+		return rec.finish(Refused, err, "refused: %v", err)
+	}
+	defer release()
+	s := Observe(opts.PidFile)
+	switch {
+	case s.State.HalfDone():
+		err := fmt.Errorf("an upgrade of this nginx is half-done (state %s)", s.State)
+		return rec.finish(NeedsOperator, err, "%v: run status, then commit or rollback", err)
+	case s.Current == nil:
+		return rec.finish(Refused, s.CurrentErr, "refused: %v", s.CurrentErr)
+	}
+	if err := trustPidFiles(opts); err != nil {
+		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+	}
+	m := *s.Current
+	rec.info.OldMaster, rec.info.NewMaster = m.Pid, m.Pid
+	if opts.Supervisor != nil {
+		if err := opts.Supervisor.Verify(ctx, m.Pid); err != nil {
+			return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+		}
+	}
+	// Test with the very binary that runs, even if the file on disk is gone.
+	cfg, err := nginx.TestConfig(ctx, fmt.Sprintf("/proc/%d/exe", m.Pid), m.Args)
+	if err != nil {
+		return rec.finish(Rejected, err, "configuration not reloaded: %v; master %d serves its old configuration", err, m.Pid)
+	}
+	before, _, err := nginx.Workers(m.Pid)
+	if err != nil {
+		return rec.finish(Refused, err, "refused: %v", err)
+	}
+	want := cfg.Workers
+	if want == 0 {
+		want = len(before)
+	}
+	if err := nginx.Signal(m.Proc, unix.SIGHUP); err != nil {
+		return rec.finish(Refused, err, "refused: %v", err)
+	}
+	rec.record(StepReload, "sent", nil, "configuration accepted; sent HUP to master %d", m.Pid)
+	if err := waitReplaced(ctx, opts, m.Proc, before, want); err != nil {
+		return rec.finish(Rejected, err, "configuration not taken: %v; see nginx's error log", err)
+	}
+	rec.record(StepReload, "ok", nil, "master %d runs %d new workers", m.Pid, want)
+	hctx, cancel := context.WithTimeout(ctx, opts.HealthTimeout)
+	defer cancel()
+	if err := opts.Health.Check(hctx, m.Pid); err != nil {
+		return rec.finish(NeedsOperator, err, "reloaded, but the health check fails: %v", err)
+	}
+	return rec.finish(Success, nil, "reloaded configuration: master %d", m.Pid)
+}
+
+// waitReplaced waits until master's serving workers are want new ones, none of before, settled.
+func waitReplaced(ctx context.Context, opts Options, master nginx.Proc, before []nginx.Proc, want int) error {
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	var last []nginx.Proc
+	since := time.Now()
+	err := wait.Until(ctx, opts.Poll, func() (bool, error) {
+		serving, _, err := nginx.Workers(master.Pid)
+		if err != nil {
+			return false, err
+		}
+		if !samePids(serving, last) {
+			last, since = serving, time.Now()
+			return false, nil
+		}
+		fresh := !slices.ContainsFunc(serving, func(w nginx.Proc) bool {
+			return slices.ContainsFunc(before, func(b nginx.Proc) bool { return b.Pid == w.Pid })
+		})
+		return fresh && len(serving) == want && time.Since(since) >= opts.Settle, nil
+	})
+	if err != nil {
+		return fmt.Errorf("master %d has %d serving workers, %d new expected: %w", master.Pid, len(last), want, err)
+	}
+	return nil
+}

@@ -15,8 +15,8 @@ if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
 	apt-get update
 fi
 
-# apt lists versions newest first; keep the first two distinct ones.
-mapfile -t newest < <(apt-cache madison nginx | awk -F' *[|] *' '!seen[$2]++ { print $2 }' | head -n2)
+# apt lists versions newest first; keep the first two distinct binary ones.
+mapfile -t newest < <(apt-cache madison nginx | awk -F' *[|] *' '$3 ~ /Packages$/ && !seen[$2]++ { print $2 }' | head -n2)
 if ((${#newest[@]} != 2)); then
 	log "need two distinct nginx versions from apt-cache madison nginx, got: ${newest[*]:-none}"
 	exit 1

@@ -36,7 +36,7 @@ func TestKilledAtEveryStepThenResolved(t *testing.T) {
 		t.Run(resolve, func(t *testing.T) {
 			b := testbed.BuildsT(t)
 			n := testbed.StartT(t, b.Old, testbed.Config{})
-			tr := testbed.TrafficT(t, n, testbed.TrafficConfig{WrkDuration: 45 * time.Second})
+			tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{WrkDuration: 45 * time.Second})
 			builds := map[bool]string{false: b.Old, true: b.New}
 			onNew := false
 			for _, kp := range killPoints {

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
+
 	"github.com/nginx-upgrade/nginx-upgrade/internal/audit"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -97,9 +99,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tr := openTrail(f.auditLog, unit, stderr)
 	defer tr.close()
 	print := printStep(stderr)
+	// Under systemd, stderr is the journal already, where the trail's events say the same.
+	toJournal, _ := journal.StderrIsJournalStream()
+	quiet := f.json || (toJournal && tr.sink.Where() == "journald")
 	opts.Observe = func(ev upgrade.Event) {
 		tr.observe(ev)
-		if !f.json {
+		if !quiet {
 			print(ev)
 		}
 	}

@@ -28,7 +28,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	ctlPath = filepath.Join(dir, "nginx-upgradectl")
-	if out, err := exec.Command("go", "build", "-o", ctlPath, ".").CombinedOutput(); err != nil {
+	// Static, as packaged: the same binary runs on the host and in the test containers.
+	build := exec.Command("go", "build", "-o", ctlPath, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build nginx-upgradectl: %v\n%s", err, out)
 		os.Exit(1)
 	}

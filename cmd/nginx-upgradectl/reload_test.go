@@ -17,7 +17,7 @@ func TestReloadOfAConfigChangeKeepsTheMaster(t *testing.T) {
 	n := testbed.StartT(t, b.Old, testbed.Config{})
 	master := n.Master()
 	before, _, _ := nginx.Workers(master)
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{WrkDuration: 4 * time.Second})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{WrkDuration: 4 * time.Second})
 	appendFile(t, n.Conf(), "# changed\n")
 
 	r := ctl(t, "reload", "--pid-file", n.PidFile, "--json")

@@ -21,7 +21,7 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--soak", "2s", "--health", n.URL("/health"), "--json")
 
@@ -67,7 +67,7 @@ func TestWorkersThatDieAreRolledBackWithoutLoss(t *testing.T) {
 	if err := n.Install(broken); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--soak", "1s", "--json")
 
@@ -85,7 +85,7 @@ func TestFailingHealthURLIsRolledBackWithoutLoss(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--soak", "1s", "--health", n.URL("/no-such-page"), "--json")
 
@@ -102,7 +102,7 @@ func TestPauseThenCommit(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--pause", "--json")
 	if r.code != 0 || r.json.Outcome != upgrade.Paused {
@@ -133,7 +133,7 @@ func TestPauseThenRollback(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	if r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--pause"); r.code != 0 {
 		t.Fatalf("upgrade --pause: exit %d, want 0", r.code)
@@ -155,7 +155,7 @@ func TestKilledMidSoakThenStatusAndRollback(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
 	if err := cmd.Start(); err != nil {
@@ -185,7 +185,7 @@ func TestInterruptedRunRollsBack(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
 	if err := cmd.Start(); err != nil {
@@ -210,7 +210,7 @@ func TestNewMasterKilledDuringSoakRollsBack(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 
 	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
 	if err := cmd.Start(); err != nil {
@@ -347,7 +347,7 @@ func TestForegroundNginxIsRefusedBeforeAnySignal(t *testing.T) {
 	if err := n.Install(b.New); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{WrkDuration: 3 * time.Second})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{WrkDuration: 3 * time.Second})
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--json")
 
@@ -374,7 +374,7 @@ func TestNaiveSwapOfBrokenBuildIsCaughtByTheLoad(t *testing.T) {
 	if err := n.Install(broken); err != nil {
 		t.Fatal(err)
 	}
-	tr := testbed.TrafficT(t, n, testbed.TrafficConfig{WrkDuration: 4 * time.Second})
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{WrkDuration: 4 * time.Second})
 
 	for _, sig := range []unix.Signal{unix.SIGUSR2, unix.SIGWINCH, unix.SIGQUIT} {
 		if err := nginx.Signal(old, sig); err != nil {

@@ -84,6 +84,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 	bed := bench.DefaultBed(builds, tmp)
+	bed.Nofile = nofile
 	initScript, err := bench.ExtractInitScript(builds.NewDebs, tmp)
 	if err != nil {
 		return err

@@ -23,11 +23,12 @@ func runScale(ctx context.Context, bed bench.Bed, ctl string, o options) (*bench
 		for r := 1; r <= o.reps; r++ {
 			specs = append(specs, bench.Spec{Method: soak0, Rep: r, Workers: w})
 		}
-		rows, _, err := runRows(ctx, bed, specs, o.out, fmt.Sprintf("-w%d", w))
+		rows, runs, err := runRows(ctx, bed, specs, o.out, fmt.Sprintf("-w%d", w))
 		if err != nil {
 			return nil, err
 		}
 		s.WorkerRows = append(s.WorkerRows, rows...)
+		s.Runs = append(s.Runs, runs...)
 	}
 
 	if o.idle > 0 {
@@ -38,6 +39,7 @@ func runScale(ctx context.Context, bed bench.Bed, ctl string, o options) (*bench
 			return nil, err
 		}
 		rows[0].Method += fmt.Sprintf("+idle%d", o.idle)
+		s.Runs = append(s.Runs, runs...)
 		s.IdleRow, s.Idle, s.IdleMarks = &rows[0], runs[0].Idle, runs[0].Marks
 	}
 

@@ -53,7 +53,7 @@ func demo(ctl string, soak time.Duration) error {
 	fmt.Printf("new build: nginx %s (sha256 %.12s)\n", b.NewVersion, newSum.SHA256)
 	fmt.Printf("nginx:     master %d serving %s from %s\n", n.Master(), n.URL("/"), n.Binary)
 
-	tr, err := testbed.StartTraffic(ctx, n, testbed.TrafficConfig{WrkDuration: soak + 8*time.Second})
+	tr, err := testbed.StartTraffic(ctx, n.Site(), testbed.TrafficConfig{WrkDuration: soak + 8*time.Second})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ package systemd
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -20,21 +19,17 @@ const NotifySocket = "/run/systemd/notify"
 // pid, so systemd attributes it to pid's unit although the sender (this helper) may run outside
 // that unit's cgroup. Naming another process requires CAP_SYS_ADMIN: root.
 func NotifyAs(socket string, pid int, state string) error {
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: socket, Net: "unixgram"})
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("connect to systemd's notify socket %s: %w", socket, err)
+		return fmt.Errorf("notify systemd: socket: %w", err)
 	}
-	defer conn.Close()
+	defer unix.Close(fd)
 	cred := unix.UnixCredentials(&unix.Ucred{Pid: int32(pid), Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
-	n, oobn, err := conn.WriteMsgUnix([]byte(state), cred, nil)
-	if err != nil {
+	if err := unix.Sendmsg(fd, []byte(state), cred, &unix.SockaddrUnix{Name: socket}, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("notify systemd %q as pid %d: the process is gone: %w", state, pid, err)
 		}
-		return fmt.Errorf("notify systemd %q as pid %d: %w", state, pid, err)
-	}
-	if n != len(state) || oobn != len(cred) {
-		return fmt.Errorf("notify systemd %q as pid %d: short write", state, pid)
+		return fmt.Errorf("notify systemd %q as pid %d through %s: %w", state, pid, socket, err)
 	}
 	return nil
 }

@@ -21,18 +21,28 @@ type Supervisor struct {
 	InReload bool
 }
 
-// HandOver makes to the unit's main process while from still runs. The notification is sent in
-// from's name: from is the current main process, so any NotifyAccess= but none accepts it.
+// HandOver makes to the unit's main process while from, the current one, still runs. The
+// notification is sent in from's name, so NotifyAccess=main accepts it (none refuses it: the
+// package installs a drop-in). Nothing is sent when systemd already tracks to.
 func (s *Supervisor) HandOver(ctx context.Context, from, to int) error {
 	socket := s.Socket
 	if socket == "" {
 		socket = NotifySocket
 	}
+	now, err := s.Client.Service(ctx, s.Unit)
+	switch {
+	case err != nil:
+		return err
+	case now.MainPID == to:
+		return nil
+	case now.MainPID != from:
+		return fmt.Errorf("%s tracks MainPID %d, neither master %d nor %d: hand-over refused", s.Unit, now.MainPID, from, to)
+	}
 	if err := NotifyAs(socket, from, fmt.Sprintf("MAINPID=%d", to)); err != nil {
 		return err
 	}
 	var last Service
-	err := s.poll(ctx, func() (bool, error) {
+	err = s.poll(ctx, func() (bool, error) {
 		var err error
 		last, err = s.Client.Service(ctx, s.Unit)
 		return err == nil && last.MainPID == to, err

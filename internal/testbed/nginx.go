@@ -104,6 +104,11 @@ func (n *Nginx) Conf() string { return filepath.Join(n.Dir, "nginx.conf") }
 // URL returns the address of path on this nginx.
 func (n *Nginx) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", n.Port, path) }
 
+// Site is this nginx as a traffic target.
+func (n *Nginx) Site() Site {
+	return Site{Base: fmt.Sprintf("http://127.0.0.1:%d", n.Port), SlowSHA: n.SlowSHA}
+}
+
 // Install replaces sbin/nginx with build the way dpkg does: write a new file, rename it over the
 // old one. A running master keeps the old file open (its /proc/PID/exe shows "(deleted)").
 func (n *Nginx) Install(build string) error {

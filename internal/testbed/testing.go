@@ -39,10 +39,10 @@ func StartT(t testing.TB, build string, cfg Config) *Nginx {
 	return n
 }
 
-// TrafficT starts traffic against n, failing the test if it cannot.
-func TrafficT(t testing.TB, n *Nginx, cfg TrafficConfig) *Traffic {
+// TrafficT starts traffic against site, failing the test if it cannot.
+func TrafficT(t testing.TB, site Site, cfg TrafficConfig) *Traffic {
 	t.Helper()
-	tr, err := StartTraffic(context.Background(), n, cfg)
+	tr, err := StartTraffic(context.Background(), site, cfg)
 	if err != nil {
 		t.Fatalf("start traffic: %v", err)
 	}

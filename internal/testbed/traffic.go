@@ -26,8 +26,14 @@ type TrafficConfig struct {
 	Downloads   int           // concurrent slow downloads (default 2)
 }
 
-// StartTraffic starts all three against n.
-func StartTraffic(ctx context.Context, n *Nginx, cfg TrafficConfig) (*Traffic, error) {
+// Site is what traffic targets: an nginx serving "/" and SlowSize bytes at /slow/big.bin.
+type Site struct {
+	Base    string // e.g. http://127.0.0.1:80
+	SlowSHA string // sha256 of /slow/big.bin
+}
+
+// StartTraffic starts all three against site.
+func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, error) {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -44,14 +50,14 @@ func StartTraffic(ctx context.Context, n *Nginx, cfg TrafficConfig) (*Traffic, e
 	}
 	tr := &Traffic{}
 	var err error
-	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: n.URL("/"), Rate: cfg.Rate, Timeout: cfg.Timeout}); err != nil {
+	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout}); err != nil {
 		return nil, err
 	}
-	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: n.URL("/"), Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1}); err != nil {
+	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1}); err != nil {
 		tr.stream.Stop()
 		return nil, err
 	}
-	tr.dl = load.StartDownloads(ctx, cfg.Downloads, n.URL("/slow/big.bin"), SlowSize, n.SlowSHA)
+	tr.dl = load.StartDownloads(ctx, cfg.Downloads, site.Base+"/slow/big.bin", SlowSize, site.SlowSHA)
 	return tr, nil
 }
 

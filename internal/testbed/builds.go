@@ -9,7 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nspawn"
 )
 
 // Builds are the two distinct Debian nginx builds the tests swap between.
@@ -19,37 +20,26 @@ type Builds struct {
 	OldDebs, NewDebs       string // directories holding nginx_*.deb and nginx-common_*.deb
 }
 
-// CacheDir holds what is fetched once per machine: .debs, extracted builds, the container tree.
-func CacheDir() string {
-	if d := os.Getenv("NGINX_UPGRADE_CACHE"); d != "" {
-		return d
-	}
-	return "/var/cache/nginx-upgrade"
-}
-
 // LoadBuilds returns the cached builds, fetching them with the project's script when missing
 // (`apt-cache madison nginx` picks the versions: old ones vanish from the archive).
 func LoadBuilds() (Builds, error) {
-	debs := filepath.Join(CacheDir(), "debs")
-	versions, err := os.ReadFile(filepath.Join(debs, "versions"))
-	if errors.Is(err, os.ErrNotExist) {
+	debs, err := nspawn.CachedDebs()
+	if err != nil {
 		if err := runScript("testdata/container/nginx-debs.sh"); err != nil {
 			return Builds{}, err
 		}
-		versions, err = os.ReadFile(filepath.Join(debs, "versions"))
+		if debs, err = nspawn.CachedDebs(); err != nil {
+			return Builds{}, err
+		}
 	}
-	if err != nil {
-		return Builds{}, fmt.Errorf("read nginx versions: %w (run: bash testdata/container/nginx-debs.sh)", err)
+	if debs.Old == debs.New {
+		return Builds{}, fmt.Errorf("%s/versions names one version twice: %s", debs.Dir, debs.Old)
 	}
-	v := strings.Fields(string(versions))
-	if len(v) != 2 || v[0] == v[1] {
-		return Builds{}, fmt.Errorf("%s/versions must name two distinct versions, has %q", debs, v)
-	}
-	b := Builds{OldVersion: v[0], NewVersion: v[1], OldDebs: filepath.Join(debs, v[0]), NewDebs: filepath.Join(debs, v[1])}
-	if b.Old, err = extract(b.OldDebs, v[0]); err != nil {
+	b := Builds{OldVersion: debs.Old, NewVersion: debs.New, OldDebs: debs.VersionDir(debs.Old), NewDebs: debs.VersionDir(debs.New)}
+	if b.Old, err = extract(b.OldDebs, b.OldVersion); err != nil {
 		return Builds{}, err
 	}
-	if b.New, err = extract(b.NewDebs, v[1]); err != nil {
+	if b.New, err = extract(b.NewDebs, b.NewVersion); err != nil {
 		return Builds{}, err
 	}
 	return b, nil
@@ -57,7 +47,7 @@ func LoadBuilds() (Builds, error) {
 
 // extract unpacks the nginx .deb of version into the cache, once, and returns its binary.
 func extract(debDir, version string) (string, error) {
-	dir := filepath.Join(CacheDir(), "builds", version)
+	dir := filepath.Join(nspawn.CacheDir(), "builds", version)
 	bin := filepath.Join(dir, "usr/sbin/nginx")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -187,4 +188,97 @@ func TestForegroundUnitIsRefusedBeforeAnySignal(t *testing.T) {
 	if strings.Contains(box.Sh("journalctl -u nginx --no-pager"), "changing binary") {
 		t.Fatal("a USR2 reached nginx")
 	}
+}
+
+// journalRecords reads the audit records of one run back from journald, by field name.
+func journalRecords(t *testing.T, box *testbed.Box, upgradeID string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for line := range strings.Lines(box.Sh("journalctl -o json --no-pager UPGRADE_ID=" + upgradeID)) {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("journalctl -o json: %v: %s", err, line)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// Under real journald: a swap, a rolled-back swap and a refused run each leave their whole
+// event sequence, queried back by the contract's field names; history shows all three.
+func TestAuditTrailInJournald(t *testing.T) {
+	box := boxFor(t, stockUnit)
+	dir := t.TempDir()
+	broken, err := testbed.WorkersDie(dir, box.Builds.Old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.Sh("mkdir -p " + dir)
+	box.Copy(filepath.Join(dir, "libworkers_die.so"), filepath.Join(dir, "libworkers_die.so"))
+	run := func(args string) (code int, id string) {
+		out := box.Sh("nginx-upgradectl " + args + " --json 2>&1; echo rc=$?")
+		fmt.Sscanf(out[strings.LastIndex(out, "rc="):], "rc=%d", &code)
+		i := strings.LastIndex(out, "UPGRADE_ID=")
+		if i < 0 {
+			t.Fatalf("%s: the run did not say where its trail went:\n%s", args, out)
+		}
+		return code, strings.Fields(out[i+len("UPGRADE_ID="):])[0]
+	}
+
+	box.Copy(box.Builds.New, "/usr/sbin/nginx")
+	okCode, okID := run("upgrade --soak 0s")
+	box.Copy(broken, "/usr/sbin/nginx")
+	backCode, backID := run("upgrade --soak 0s")
+	refusedCode, refusedID := run("upgrade --pid-file /run/nginx.pid.missing")
+	if okCode != 0 || backCode != 1 || refusedCode != 2 {
+		t.Fatalf("exits %d %d %d, want 0 1 2", okCode, backCode, refusedCode)
+	}
+
+	for _, c := range []struct {
+		id, outcome string
+		steps       []string
+	}{
+		{okID, "success", []string{"find_master", "preflight", "usr2", "new_master", "workers", "health", "winch", "soak", "handover", "quit", "verify", "outcome"}},
+		{backID, "rolled_back", []string{"find_master", "preflight", "usr2", "new_master", "workers", "quit", "outcome"}},
+		{refusedID, "refused", []string{"outcome"}},
+	} {
+		recs := journalRecords(t, box, c.id)
+		var steps []string
+		for _, r := range recs {
+			if s, _ := r["STEP"].(string); !slices.Contains(steps, s) {
+				steps = append(steps, s)
+			}
+			for _, f := range []string{"SYSLOG_IDENTIFIER", "MESSAGE_ID", "MESSAGE", "RESULT", "INVOKED_BY", "INVOKER_UID", "DURATION_MS"} {
+				if _, ok := r[f]; !ok {
+					t.Errorf("run %s, step %v: no field %s", c.outcome, r["STEP"], f)
+				}
+			}
+		}
+		if !slices.Equal(steps, c.steps) {
+			t.Errorf("%s run: steps %v, want %v", c.outcome, steps, c.steps)
+		}
+		last := recs[len(recs)-1]
+		if last["STEP"] != "outcome" || last["RESULT"] != c.outcome {
+			t.Errorf("last event %v %v, want outcome %s", last["STEP"], last["RESULT"], c.outcome)
+		}
+		if c.outcome == "success" && (last["UNIT"] != "nginx.service" || last["OLD_SHA256"] == last["NEW_SHA256"] || last["NEW_MASTER_PID"] == nil) {
+			t.Errorf("success outcome lacks unit, pids or hashes: %v", last)
+		}
+		if c.outcome != "success" && last["ERROR"] == nil {
+			t.Errorf("%s outcome has no ERROR", c.outcome)
+		}
+	}
+
+	var runs []struct{ UpgradeID, Outcome string }
+	if err := json.Unmarshal([]byte(box.Sh("nginx-upgradectl history --json")), &runs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range runs {
+		got = append(got, r.Outcome)
+	}
+	if !slices.Contains(got, "success") || !slices.Contains(got, "rolled_back") || !slices.Contains(got, "refused") {
+		t.Fatalf("history outcomes %v lack success, rolled_back or refused", got)
+	}
+	t.Logf("history:\n%s", box.Sh("nginx-upgradectl history"))
 }

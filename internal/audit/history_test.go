@@ -4,12 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coreos/go-systemd/v22/journal"
 )
 
 // step returns a record of run id at second sec of a fixed day.
@@ -177,38 +174,5 @@ func TestJournalctlFailureSaysWhy(t *testing.T) {
 	_, err := Journalctl{Path: fake}.History(context.Background(), time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "insufficient permissions") || !strings.Contains(err.Error(), "--audit-log") {
 		t.Errorf("error = %v; want journalctl's complaint and what to do instead", err)
-	}
-}
-
-// Runs where journald runs (skipped elsewhere): records sent by the Journal sink come back from
-// JournalHistory as one run.
-func TestJournalRoundTrip(t *testing.T) {
-	if !journal.Enabled() {
-		t.Skip("journald is not running here")
-	}
-	since := time.Now().Add(-time.Second)
-	id := NewUpgradeID()
-	s := Journal()
-	for _, r := range []Record{step(id, 1, "usr2", "sent"), step(id, 2, "new_master", "ok"), step(id, 3, StepOutcome, "success")} {
-		if err := s.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// journald stores what it is sent asynchronously.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		runs, err := JournalHistory(context.Background(), since)
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := slices.IndexFunc(runs, func(r Run) bool { return r.UpgradeID == id })
-		if i >= 0 && runs[i].Outcome == "success" {
-			if len(runs[i].Steps) != 3 || runs[i].OldMasterPID != 6107 || runs[i].NewVersion != "nginx/1.24.0" {
-				t.Errorf("run read back = %+v", runs[i])
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run %s not in the journal 5s after it was sent (found %d runs)", id, len(runs))
-		}
 	}
 }

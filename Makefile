@@ -3,7 +3,7 @@ GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN     := bin/nginx-upgradectl
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build deps test unit demo bench install clean
+.PHONY: all build deps test unit fuzz demo bench install clean
 
 all: build
 
@@ -20,6 +20,11 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
+	FUZZTIME=3s GO=$(GO) bash testdata/fuzz.sh
+
+# Every fuzz target of a parser of outside input, FUZZTIME each (`make fuzz FUZZTIME=60s`).
+fuzz:
+	GO=$(GO) bash testdata/fuzz.sh
 
 # Pure-logic tests only: seconds, no root, no nginx.
 unit:
@@ -42,3 +47,24 @@ install: build
 
 clean:
 	rm -rf bin dist
+
+# The .deb and the .rpm of nginx-upgrade (nfpm.yaml) in $(DIST). PKG_BIN packages another build
+# of the helper: the tests package the very binary they test. nfpm is pinned, built through the
+# Go module proxy into bin/ (v2.46 and later need modules the proxy does not serve here).
+NFPM_VERSION := v2.45.2
+NFPM        := bin/nfpm-$(NFPM_VERSION)/nfpm
+PKG_BIN     ?= $(BIN)
+PKG_VERSION ?= 0.1.0
+DIST        ?= dist
+.PHONY: package
+package: $(NFPM) $(if $(filter $(BIN),$(PKG_BIN)),build)
+	mkdir -p $(DIST)
+	rm -f $(DIST)/nginx-upgrade_*.deb $(DIST)/nginx-upgrade-*.rpm
+	for fmt in deb rpm; do \
+		NGINX_UPGRADECTL=$(PKG_BIN) PKG_VERSION=$(PKG_VERSION) PKG_ARCH=$$($(GO) env GOARCH) \
+			$(NFPM) package -f nfpm.yaml -p $$fmt -t $(DIST)/ || exit 1; \
+	done
+	ls -l $(DIST)/nginx-upgrade_*.deb $(DIST)/nginx-upgrade-*.rpm
+
+$(NFPM):
+	GOBIN=$(abspath $(dir $(NFPM))) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)

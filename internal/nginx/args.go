@@ -62,6 +62,9 @@ func ParseTitle(title string) (StartArgs, error) {
 		case "-g":
 			dst = &a.Globals
 		case "-q":
+			if glued != "" { // nginx reads "-qc/x" as -q -c /x
+				return StartArgs{}, fmt.Errorf("unexpected option %q in %q", t, title)
+			}
 			continue
 		default:
 			return StartArgs{}, fmt.Errorf("unexpected option %q in %q", t, title)

@@ -79,7 +79,7 @@ func hashFile(path string) (sum string, dev, ino uint64, err error) {
 	return hex.EncodeToString(h.Sum(nil)), st.Dev, st.Ino, nil
 }
 
-var versionRE = regexp.MustCompile(`nginx version: (\S+)`)
+var versionRE = regexp.MustCompile(`nginx version: ([!-~]+)(?:[ \t\r\n]|$)`)
 
 // Version runs `path -v`. path may be /proc/PID/exe, which runs a master's binary even after it
 // was replaced on disk.
@@ -125,36 +125,119 @@ func TestConfig(ctx context.Context, binary string, args StartArgs) (Config, err
 	return ParseConfig(stdout.String(), args.Globals)
 }
 
-var (
-	workersRE    = regexp.MustCompile(`(?m)^\s*worker_processes\s+(\S+?)\s*;`)
-	foregroundRE = regexp.MustCompile(`(?m)(?:^|;)\s*(?:daemon|master_process)\s+off\s*;`)
-)
-
-// ParseConfig reads the facts the helper needs from a `-T` dump and the -g globals.
+// ParseConfig reads the facts the helper needs from a `-T` dump and the -g globals, tokenized as
+// nginx tokenizes them (ngx_conf_read_token): directives may share a line, comments start wherever
+// a token may, quotes and backslashes protect '#', ';' and braces. Only main-context directives
+// count: those outside any block of the file `nginx -T` printed them in (each file follows a
+// "# configuration file NAME:" line), and those of -g, which nginx reads first.
 func ParseConfig(dump, globals string) (Config, error) {
-	var c Config
-	if m := workersRE.FindStringSubmatch(dump); m == nil {
-		c.Workers = 1 // nginx's default
-	} else if m[1] != "auto" {
-		n, err := strconv.Atoi(m[1])
-		if err != nil || n < 1 {
-			return Config{}, fmt.Errorf("worker_processes %q: not a number or auto", m[1])
+	c := Config{Workers: 1} // nginx's default
+	seen := map[string]bool{}
+	apply := func(d []string) error {
+		name := d[0]
+		if name != "worker_processes" && name != "daemon" && name != "master_process" {
+			return nil
 		}
-		c.Workers = n
+		if seen[name] {
+			return fmt.Errorf("%s is duplicate", name)
+		}
+		seen[name] = true
+		if len(d) != 2 {
+			return fmt.Errorf("%s takes one argument, not %q", name, d[1:])
+		}
+		v := d[1]
+		switch {
+		case name == "worker_processes" && v == "auto":
+			c.Workers = 0
+		case name == "worker_processes":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || v[0] == '+' {
+				return fmt.Errorf("worker_processes %q: not a number or auto", v)
+			}
+			c.Workers = n
+		case strings.EqualFold(v, "off"):
+			c.Foreground = true
+		case !strings.EqualFold(v, "on"):
+			return fmt.Errorf("%s %q: not on or off", name, v)
+		}
+		return nil
 	}
-	c.Foreground = foregroundRE.MatchString(stripComments(dump)) || foregroundRE.MatchString(globals)
+	sections := []string{globals}
+	for _, s := range strings.SplitAfter(dump, "\n") {
+		if strings.HasPrefix(s, "# configuration file ") || len(sections) == 1 {
+			sections = append(sections, "")
+		}
+		sections[len(sections)-1] += s
+	}
+	for _, s := range sections {
+		if err := mainDirectives(s, apply); err != nil {
+			return Config{}, err
+		}
+	}
 	return c, nil
 }
 
-func stripComments(s string) string {
-	var b strings.Builder
-	for line := range strings.Lines(s) {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i] + "\n"
+// mainDirectives calls f with each directive (name and arguments) outside any block of conf.
+func mainDirectives(conf string, f func([]string) error) error {
+	var (
+		depth int
+		d     []string
+		tok   strings.Builder
+		inTok bool
+	)
+	end := func() {
+		if inTok {
+			d = append(d, tok.String())
+			tok.Reset()
+			inTok = false
 		}
-		b.WriteString(line)
 	}
-	return b.String()
+	for i := 0; i < len(conf); i++ {
+		ch := conf[i]
+		switch {
+		case ch == '#' && !inTok:
+			for i < len(conf) && conf[i] != '\n' {
+				i++
+			}
+		case ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n':
+			end()
+		case ch == ';' || ch == '{' || ch == '}':
+			end()
+			if ch == ';' && depth == 0 && len(d) > 0 {
+				if err := f(d); err != nil {
+					return err
+				}
+			}
+			switch ch {
+			case '{':
+				depth++
+			case '}':
+				depth = max(depth-1, 0)
+			}
+			d = d[:0]
+		case (ch == '"' || ch == '\'') && !inTok:
+			inTok = true
+			for i++; i < len(conf) && conf[i] != ch; i++ {
+				if conf[i] == '\\' && i+1 < len(conf) {
+					i++
+				}
+				tok.WriteByte(conf[i])
+			}
+			end()
+		case ch == '\\' && i+1 < len(conf):
+			inTok = true
+			i++
+			tok.WriteByte(conf[i])
+		case ch == '$' && i+1 < len(conf) && conf[i+1] == '{':
+			inTok = true
+			tok.WriteString("${")
+			i++
+		default:
+			inTok = true
+			tok.WriteByte(ch)
+		}
+	}
+	return nil
 }
 
 func firstLine(b []byte) string {

@@ -9,8 +9,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode"
 	"unicode/utf8"
@@ -63,6 +65,65 @@ func renderStat(p Proc, comm []byte) []byte {
 	b = strconv.AppendUint(b, p.StartTime, 10)
 	b = append(b, " 10502144 1652 18446744073709551615 0 0 0 0 0 0 0 1073745920 402745863 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"...)
 	return b
+}
+
+// FuzzParsePending: ParsePending never panics and refuses signals outside 1..64. On a status file
+// shaped as the kernel writes it (proc_pid_status: exactly one "SigPnd:\t" and one "ShdPnd:\t"
+// line, each a 16-digit hex mask) it reports whether the signal's bit is set in either mask. On any
+// other input it may refuse, but what it reports must be backed by the mask lines it could read
+// ("SigPnd" or "ShdPnd", ':', a hex number): "pending" only if one of them has the bit, "not
+// pending" only if it read two and neither has it.
+func FuzzParsePending(f *testing.F) {
+	f.Fuzz(func(t *testing.T, status []byte, sig int) {
+		got, err := ParsePending(status, syscall.Signal(sig))
+		if sig < 1 || sig > 64 {
+			if err == nil {
+				t.Fatalf("ParsePending(%q, %d) accepted a signal out of range", status, sig)
+			}
+			return
+		}
+		bit := uint64(1) << (sig - 1)
+		strict := map[string][]uint64{}
+		var readable []uint64
+		for _, line := range strings.Split(string(status), "\n") {
+			key, val, _ := strings.Cut(line, ":")
+			if key != "SigPnd" && key != "ShdPnd" {
+				continue
+			}
+			if m, err := strconv.ParseUint(strings.TrimSpace(val), 16, 64); err == nil {
+				readable = append(readable, m)
+			}
+			if hex, ok := strings.CutPrefix(val, "\t"); ok && len(hex) == 16 {
+				if m, err := strconv.ParseUint(hex, 16, 64); err == nil {
+					strict[key] = append(strict[key], m)
+					continue
+				}
+			}
+			strict["malformed"] = append(strict["malformed"], 0)
+		}
+		if len(strict) == 2 && len(strict["SigPnd"]) == 1 && len(strict["ShdPnd"]) == 1 {
+			want := (strict["SigPnd"][0]|strict["ShdPnd"][0])&bit != 0
+			if err != nil || got != want {
+				t.Fatalf("ParsePending(%q, %d) = %v, %v; want %v", status, sig, got, err, want)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		set := false
+		for _, m := range readable {
+			set = set || m&bit != 0
+		}
+		switch {
+		case got && !set:
+			t.Fatalf("ParsePending(%q, %d) = pending, but no mask line has bit %d", status, sig, sig-1)
+		case !got && set:
+			t.Fatalf("ParsePending(%q, %d) = not pending, but a mask line has bit %d", status, sig, sig-1)
+		case !got && len(readable) < 2:
+			t.Fatalf("ParsePending(%q, %d) = not pending from %d mask lines", status, sig, len(readable))
+		}
+	})
 }
 
 // FuzzParseCmdline: ParseCmdline never panics, its result holds no NUL and ends in neither a space
@@ -126,7 +187,7 @@ func pidOracle(b []byte) (int, bool) {
 	return n, n <= 1<<22
 }
 
-// FuzzParseTitle checks ParseTitle three ways.
+// FuzzParseTitle checks ParseTitle four ways.
 //
 //  1. Any title: no panic; an accepted title names a binary, and the title rebuilt from the
 //     result (MasterTitle, Binary, Flags) parses to the same StartArgs.
@@ -138,8 +199,13 @@ func pidOracle(b []byte) (int, bool) {
 //     ParseTitle accepts it, give the prefix, configuration, error log and globals nginx uses.
 //     A title with a lone "-" word is skipped: nginx ignores that argument, ParseTitle folds it
 //     into a preceding -g value, and the title could equally come from `-g "x -"`.
+//  4. The same fields written the other ways nginx accepts them, chosen by style: bit 0 glues each
+//     value to its option ("-c/etc/nginx.conf"), bit 1 puts -q in front of each option's letter
+//     ("-qc /etc/nginx.conf"), bit 2 adds a lone "-q" first, bit 3 reverses the options. Without
+//     bit 1 ParseTitle must accept the title; with it, it may refuse; what it accepts must be
+//     what nginx uses.
 func FuzzParseTitle(f *testing.F) {
-	f.Fuzz(func(t *testing.T, title, binary, prefix, conf, errorLog, globals string) {
+	f.Fuzz(func(t *testing.T, title, binary, prefix, conf, errorLog, globals string, style byte) {
 		// 1. Any title.
 		a, err := ParseTitle(title)
 		if err == nil {
@@ -153,23 +219,61 @@ func FuzzParseTitle(f *testing.F) {
 			// 3. Against nginx's option parser.
 			words := strings.Fields(strings.TrimPrefix(title, MasterTitle))
 			if n, master := nginxOptions(words[1:]); master && !hasWord(words, "-") {
-				got := [4]string{a.Prefix, a.Conf, a.ErrorLog, a.Globals}
-				if got != n {
-					t.Fatalf("ParseTitle(%q) = -p %q -c %q -e %q -g %q, but nginx started with these arguments uses -p %q -c %q -e %q -g %q",
-						title, got[0], got[1], got[2], got[3], n[0], n[1], n[2], n[3])
-				}
+				checkAgainstNginx(t, title, a, n)
 			}
 		}
 
-		// 2. Round trip of StartArgs with plain values.
-		want := StartArgs{Binary: binary, Prefix: prefix, Conf: conf, ErrorLog: errorLog, Globals: globals}
 		for _, v := range []string{binary, prefix, conf, errorLog, globals} {
-			if strings.ContainsFunc(v, unicode.IsSpace) || strings.HasPrefix(v, "-") {
+			if strings.ContainsFunc(v, unicode.IsSpace) {
 				return
 			}
 		}
 		if binary == "" {
 			return
+		}
+		// 4. Other spellings of the same arguments.
+		var argv []string
+		if style&4 != 0 {
+			argv = append(argv, "-q")
+		}
+		opts := [][2]string{{"p", prefix}, {"c", conf}, {"e", errorLog}, {"g", globals}}
+		if style&8 != 0 {
+			slices.Reverse(opts)
+		}
+		for _, o := range opts {
+			if o[1] == "" {
+				continue
+			}
+			flag := "-" + o[0]
+			if style&2 != 0 {
+				flag = "-q" + o[0]
+			}
+			if style&1 != 0 {
+				argv = append(argv, flag+o[1])
+			} else {
+				argv = append(argv, flag, o[1])
+			}
+		}
+		spelled := MasterTitle + binary + " " + strings.Join(argv, " ")
+		n, master := nginxOptions(argv)
+		if !master {
+			t.Fatalf("nginx would not run %q as a master", argv) // the model or this generator is wrong
+		}
+		if got, err := ParseTitle(spelled); err == nil {
+			if got.Binary != binary {
+				t.Fatalf("ParseTitle(%q) = binary %q, want %q", spelled, got.Binary, binary)
+			}
+			checkAgainstNginx(t, spelled, got, n)
+		} else if style&2 == 0 {
+			t.Fatalf("ParseTitle(%q): %v", spelled, err)
+		}
+
+		// 2. Round trip of StartArgs with plain values.
+		want := StartArgs{Binary: binary, Prefix: prefix, Conf: conf, ErrorLog: errorLog, Globals: globals}
+		for _, v := range []string{binary, prefix, conf, errorLog, globals} {
+			if strings.HasPrefix(v, "-") {
+				return
+			}
 		}
 		built := MasterTitle + binary + " " + strings.Join(want.Flags(), " ")
 		got, err := ParseTitle(built)
@@ -180,6 +284,14 @@ func FuzzParseTitle(f *testing.F) {
 			t.Fatalf("ParseTitle(%q)\n got %+v\nwant %+v", built, got, want)
 		}
 	})
+}
+
+func checkAgainstNginx(t *testing.T, title string, a StartArgs, n [4]string) {
+	t.Helper()
+	if got := [4]string{a.Prefix, a.Conf, a.ErrorLog, a.Globals}; got != n {
+		t.Fatalf("ParseTitle(%q) = -p %q -c %q -e %q -g %q, but nginx started with these arguments uses -p %q -c %q -e %q -g %q",
+			title, got[0], got[1], got[2], got[3], n[0], n[1], n[2], n[3])
+	}
 }
 
 func hasWord(s []string, x string) bool {
@@ -248,13 +360,18 @@ func nginxOptions(argv []string) (vals [4]string, master bool) {
 }
 
 // FuzzParseConfig: ParseConfig never panics and reports Workers ≥ 0. It must also read what nginx
-// reads, so it is checked against rewrites of the dump that nginx treats as the same
-// configuration: for each newline picked by mask (two bits per newline, the first 32 newlines),
-//   - bit 1: when the line ends a statement or block (';', '{' or '}') and holds no comment, the
-//     newline becomes a space (nginx's tokenizer treats both alike);
-//   - bit 2: a comment is appended to the line (" # daemon off; worker_processes 7;").
+// reads, so it is checked against rewrites of the dump that nginx's tokenizer
+// (ngx_conf_read_token) reads as the same directives: for each newline picked by mask (two bits per
+// newline, the first 32 newlines),
+//   - bit 1: when the line ends a statement or block (';', '{' or '}'), holds no '#', and the next
+//     line is not one of the "# configuration file NAME:" headers `nginx -T` puts between files,
+//     the newline becomes a space: nginx separates tokens by either alike;
+//   - bit 2: unless the line ends in a backslash (which would escape the space), a comment
+//     " # daemon off; worker_processes 7;" is appended to the line.
 //
-// Both rewrites must give the same Config, or the same refusal.
+// Both rewrites must give the same Config, or both a refusal. nginx allows several directives on
+// one line and comments anywhere a token may start; a parser that reads directives line by line
+// fails this.
 func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, dump, globals string, mask uint64) {
 		c, err := ParseConfig(dump, globals)
@@ -267,27 +384,29 @@ func FuzzParseConfig(f *testing.F) {
 		same := rewriteConfig(dump, mask)
 		c2, err2 := ParseConfig(same, globals)
 		if (err == nil) != (err2 == nil) || c != c2 {
-			t.Fatalf("the same configuration for nginx reads differently:\n%q\n  -> %+v, %v\n%q\n  -> %+v, %v", dump, c, err, same, c2, err2)
+			t.Fatalf("the same configuration for nginx reads differently (globals %q):\n%q\n  -> %+v, %v\n%q\n  -> %+v, %v", globals, dump, c, err, same, c2, err2)
 		}
 	})
 }
 
+const dumpHeader = "# configuration file "
+
 func rewriteConfig(dump string, mask uint64) string {
+	lines := strings.SplitAfter(dump, "\n")
 	var b strings.Builder
-	n := 0
-	for line := range strings.Lines(dump) {
+	for n, line := range lines {
 		body, nl := strings.CutSuffix(line, "\n")
 		if !nl || n >= 32 {
 			b.WriteString(line)
 			continue
 		}
 		op := mask >> (2 * n) & 3
-		n++
 		end := strings.TrimRight(body, " \t\r")
 		switch {
-		case op&2 != 0:
+		case op&2 != 0 && !strings.HasSuffix(body, "\\"):
 			b.WriteString(body + " # daemon off; worker_processes 7;\n")
-		case op&1 != 0 && !strings.Contains(body, "#") && end != "" && strings.ContainsRune(";{}", rune(end[len(end)-1])):
+		case op&1 != 0 && !strings.Contains(body, "#") && end != "" && strings.ContainsRune(";{}", rune(end[len(end)-1])) &&
+			!strings.HasPrefix(lines[n+1], dumpHeader):
 			b.WriteString(body + " ")
 		default:
 			b.WriteString(line)

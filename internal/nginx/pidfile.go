@@ -37,6 +37,9 @@ func ParsePid(b []byte) (int, error) {
 	if s == "" {
 		return 0, errors.New("empty")
 	}
+	if s[0] == '0' {
+		return 0, fmt.Errorf("%.12q is not a pid", s)
+	}
 	if len(s) > 10 {
 		return 0, fmt.Errorf("%.12q… is not a pid", s)
 	}

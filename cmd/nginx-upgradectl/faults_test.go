@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,4 +98,108 @@ func pidOf(m *nginx.Master) int {
 		return 0
 	}
 	return m.Pid
+}
+
+// duringSoak runs an upgrade with a soak of soak, calls act once the old master is drained (the
+// new build serves alone, the old master waits), and returns the run's result.
+func duringSoak(t *testing.T, n *testbed.Nginx, soak string, act func(upgrade.Snapshot)) ctlResult {
+	t.Helper()
+	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", soak, "--json")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, n.PidFile, upgrade.OldDrained)
+	act(upgrade.Observe(n.PidFile))
+	cmd.Wait()
+	r := ctlResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	if err := json.Unmarshal([]byte(r.stdout), &r.json); err != nil {
+		t.Fatalf("upgrade --json: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	t.Logf("upgrade → exit %d %s: %s", r.code, r.json.Outcome, lastMessage(r))
+	return r
+}
+
+func lastMessage(r ctlResult) string {
+	if len(r.json.Steps) == 0 {
+		return r.stderr
+	}
+	return r.json.Steps[len(r.json.Steps)-1].Message
+}
+
+// The old master killed after WINCH leaves nothing to roll back to: the new build is kept, the
+// run says so, and it succeeds only because the new master verifies clean.
+func TestOldMasterKilledDuringSoakKeepsTheNewBuild(t *testing.T) {
+	b := testbed.BuildsT(t)
+	n := testbed.StartT(t, b.Old, testbed.Config{})
+	mustInstall(t, n, b.New, nil)
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+
+	r := duringSoak(t, n, "30s", func(s upgrade.Snapshot) { syscall.Kill(s.Old.Pid, syscall.SIGKILL) })
+
+	noLoss(t, tr)
+	if r.code != 0 || !strings.Contains(lastMessage(r), "exited during the soak") {
+		t.Fatalf("exit %d, message %q: want 0 and a run that says the old master died", r.code, lastMessage(r))
+	}
+	servingAlone(t, n, r.json.NewMasterPID, b.New)
+}
+
+// The binary replaced on disk again mid-run: the tested build serves, and the run says to go again.
+func TestBinaryReplacedAgainDuringTheRun(t *testing.T) {
+	b := testbed.BuildsT(t)
+	n := testbed.StartT(t, b.Old, testbed.Config{})
+	mustInstall(t, n, b.New, nil)
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+
+	r := duringSoak(t, n, "2s", func(upgrade.Snapshot) { mustInstall(t, n, b.Old, nil) })
+
+	noLoss(t, tr)
+	if r.code != 0 || !strings.Contains(lastMessage(r), "changed on disk during the run") {
+		t.Fatalf("exit %d, message %q: want 0 and a run that says the binary changed", r.code, lastMessage(r))
+	}
+	servingAlone(t, n, r.json.NewMasterPID, b.New)
+	if st := upgrade.ReadStatus(t.Context(), n.PidFile); !st.UpgradePending {
+		t.Fatal("status does not show the binary on disk differs from the running one")
+	}
+}
+
+// The pid file deleted mid-run: nginx serves on, and the run needs an operator, saying how to
+// put the file back (systemd's PIDFile= and every tool rely on it).
+func TestPidFileDeletedDuringTheRun(t *testing.T) {
+	b := testbed.BuildsT(t)
+	n := testbed.StartT(t, b.Old, testbed.Config{})
+	mustInstall(t, n, b.New, nil)
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+
+	r := duringSoak(t, n, "2s", func(upgrade.Snapshot) { mustRemove(t, n.PidFile) })
+
+	noLoss(t, tr)
+	if r.code != 3 || !strings.Contains(lastMessage(r), "write it back") {
+		t.Fatalf("exit %d, message %q: want 3 and how to restore the pid file", r.code, lastMessage(r))
+	}
+}
+
+// nginx stopped from outside mid-run: nothing is left to serve or roll back to; the run ends
+// within its deadlines, needing an operator, instead of hanging.
+func TestNginxStoppedFromOutsideDuringTheRun(t *testing.T) {
+	b := testbed.BuildsT(t)
+	n := testbed.StartT(t, b.Old, testbed.Config{})
+	mustInstall(t, n, b.New, nil)
+
+	start := time.Now()
+	r := duringSoak(t, n, "30s", func(s upgrade.Snapshot) {
+		syscall.Kill(s.Current.Pid, syscall.SIGQUIT)
+		syscall.Kill(s.Old.Pid, syscall.SIGQUIT)
+	})
+
+	if r.code != 3 || r.json.Outcome != upgrade.NeedsOperator {
+		t.Fatalf("exit %d outcome %s, want 3 needs_operator", r.code, r.json.Outcome)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("the run took %s after nginx stopped; it must not wait out the soak", took)
+	}
+	if s := upgrade.Observe(n.PidFile); s.State != upgrade.Stopped {
+		t.Fatalf("state %s, want stopped", s.State)
+	}
 }

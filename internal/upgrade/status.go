@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -73,12 +74,21 @@ func masterStatus(ctx context.Context, role string, m nginx.Master) MasterStatus
 
 func diskBinary(ctx context.Context, path string) *DiskBinary {
 	d := &DiskBinary{Path: path}
+	if !filepath.IsAbs(path) {
+		d.Error = "a relative path, resolved by nginx at exec time; start nginx by its absolute path"
+		return d
+	}
 	b, err := nginx.StatBinary(path)
 	if err != nil {
 		d.Error = err.Error()
 		return d
 	}
 	d.Inode = b.Ino
+	// status runs as root too: only ask a binary root alone could have written for its version.
+	if err := nginx.TrustBinary(path); err != nil {
+		d.Error = err.Error()
+		return d
+	}
 	if d.Version, err = nginx.Version(ctx, path); err != nil {
 		d.Error = err.Error()
 	}

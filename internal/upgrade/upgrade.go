@@ -148,6 +148,9 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 	if err := r.verify(ctx); err != nil {
 		return r.rec.finish(NeedsOperator, err, "swap done but not verified: %v; run status", err)
 	}
+	if now, err := nginx.StatBinary(r.bin.Path); err != nil || now.Dev != r.bin.Dev || now.Ino != r.bin.Ino {
+		return r.rec.finish(Success, nil, "upgraded: master %d runs the tested build (sha256 %.12s); %s changed on disk during the run, so run upgrade again", r.nm.Pid, r.bin.SHA256, r.bin.Path)
+	}
 	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)", r.nm.Pid, r.bin.Path, r.bin.SHA256)
 }
 
@@ -439,6 +442,8 @@ func (r *run) verify(ctx context.Context) error {
 // workers 0 means at least one.
 func verifyMaster(s Snapshot, m nginx.Proc, bin nginx.Binary, workers int) string {
 	switch {
+	case errors.Is(s.CurrentErr, nginx.ErrNoPidFile) && s.Old == nil && nginx.Alive(m):
+		return fmt.Sprintf("the pid file %s was removed during the run; master %d serves; write it back: echo %d > %s", s.PidFile, m.Pid, m.Pid, s.PidFile)
 	case s.State != Running:
 		return fmt.Sprintf("state is %s, not running", s.State)
 	case s.Current.Pid != m.Pid:

@@ -177,29 +177,31 @@ func TestKilledMidSoakThenStatusAndRollback(t *testing.T) {
 	servingAlone(t, n, old, b.Old)
 }
 
-// Ctrl-C (or a service manager's stop) mid-soak rolls back, then exits 1.
+// Ctrl-C (SIGINT) or a service manager's stop (SIGTERM) mid-soak rolls back, then exits 1.
 func TestInterruptedRunRollsBack(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	old := n.Master()
-	if err := n.Install(b.New); err != nil {
-		t.Fatal(err)
-	}
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			b := testbed.BuildsT(t)
+			n := testbed.StartT(t, b.Old, testbed.Config{})
+			old := n.Master()
+			mustInstall(t, n, b.New, nil)
+			tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{WrkDuration: 6 * time.Second})
 
-	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, n.PidFile, upgrade.OldDrained)
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
+			cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, n.PidFile, upgrade.OldDrained)
+			cmd.Process.Signal(sig)
+			cmd.Wait()
 
-	noLoss(t, tr)
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Fatalf("interrupted upgrade: exit %d, want 1", code)
+			noLoss(t, tr)
+			if code := cmd.ProcessState.ExitCode(); code != 1 {
+				t.Fatalf("upgrade interrupted by %s: exit %d, want 1", sig, code)
+			}
+			servingAlone(t, n, old, b.Old)
+		})
 	}
-	servingAlone(t, n, old, b.Old)
 }
 
 // The new master dying during the soak is a failed check like any other: roll back.

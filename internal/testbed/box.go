@@ -44,9 +44,17 @@ type Box struct {
 // the way `make install` does. The box is torn down when the test ends.
 func BoxT(t testing.TB, ctl string) *Box {
 	t.Helper()
+	return BoxBindT(t, ctl)
+}
+
+// BoxBindT is BoxT with more host paths bound into the box, e.g. a directory that a host tool
+// writes into while a unit in the box watches it.
+func BoxBindT(t testing.TB, ctl string, binds ...nspawn.Bind) *Box {
+	t.Helper()
 	b := BuildsT(t)
 	debs := filepath.Dir(b.OldDebs)
-	c := nspawn.BootT(t, nspawn.Options{Binds: []nspawn.Bind{{Host: debs, Container: "/debs", ReadOnly: true}}})
+	binds = append([]nspawn.Bind{{Host: debs, Container: "/debs", ReadOnly: true}}, binds...)
+	c := nspawn.BootT(t, nspawn.Options{Binds: binds})
 	box := &Box{Container: c, Builds: b, Site: Site{Base: fmt.Sprintf("http://127.0.0.1:%d", BoxPort)}, t: t}
 	box.Sh(fmt.Sprintf("dpkg -i /debs/%s/nginx-common_*.deb /debs/%s/nginx_*.deb >/dev/null", b.OldVersion, b.OldVersion))
 

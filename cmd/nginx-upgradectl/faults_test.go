@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"syscall"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // killPoint is a moment to SIGKILL the helper: right after it prints the step line.
@@ -110,9 +113,25 @@ func duringSoak(t *testing.T, n *testbed.Nginx, soak string, act func(upgrade.Sn
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, n.PidFile, upgrade.OldDrained)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	err := wait.Until(ctx, 10*time.Millisecond, func() (bool, error) {
+		select {
+		case <-exited:
+			return false, errors.New("the run ended before the soak")
+		default:
+		}
+		return upgrade.Observe(n.PidFile).State == upgrade.OldDrained, nil
+	})
+	if err != nil {
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("old-drained never reached (%v; now %s); the run said:\n%s%s", err, upgrade.Observe(n.PidFile).State, stdout.String(), stderr.String())
+	}
 	act(upgrade.Observe(n.PidFile))
-	cmd.Wait()
+	<-exited
 	r := ctlResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 	if err := json.Unmarshal([]byte(r.stdout), &r.json); err != nil {
 		t.Fatalf("upgrade --json: %v\n%s%s", err, r.stdout, r.stderr)

@@ -79,8 +79,9 @@ func Commit(ctx context.Context, opts Options) *Result {
 		return rec.finish(NeedsOperator, err, "%v; run rollback", err)
 	}
 	nm := s.Current.Proc
-	if serving, _, err := nginx.Workers(nm.Pid); err != nil || len(serving) == 0 {
-		err := fmt.Errorf("new master %d has no serving workers", nm.Pid)
+	// A new master that has just come up starts its workers a moment later: wait for them.
+	if err := waitServing(ctx, opts, nm, 0); err != nil {
+		err := fmt.Errorf("new master %d has no serving workers: %w", nm.Pid, err)
 		return rec.finish(NeedsOperator, err, "not committing: %v; run rollback", err)
 	}
 	hctx, cancel := context.WithTimeout(ctx, opts.HealthTimeout)

@@ -68,7 +68,7 @@ func (o *Options) setDefaults() {
 	def(&o.DrainTimeout, 15*time.Second)
 	def(&o.Settle, time.Second)
 	def(&o.HealthEvery, time.Second)
-	def(&o.HealthTimeout, 5*time.Second)
+	def(&o.HealthTimeout, 10*time.Second) // a lost SYN costs 1 s, then 2 s more, on a busy host
 	def(&o.RollbackTimeout, time.Minute)
 	def(&o.Poll, 20*time.Millisecond)
 	if o.LockDir == "" {

@@ -150,10 +150,8 @@ func lastMessage(r ctlResult) string {
 // The old master killed after WINCH leaves nothing to roll back to: the new build is kept, the
 // run says so, and it succeeds only because the new master verifies clean.
 func TestOldMasterKilledDuringSoakKeepsTheNewBuild(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	mustInstall(t, n, b.New, nil)
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, tr := sc.b, sc.n, sc.tr
 
 	r := duringSoak(t, n, "30s", func(s upgrade.Snapshot) { syscall.Kill(s.Old.Pid, syscall.SIGKILL) })
 
@@ -166,10 +164,8 @@ func TestOldMasterKilledDuringSoakKeepsTheNewBuild(t *testing.T) {
 
 // The binary replaced on disk again mid-run: the tested build serves, and the run says to go again.
 func TestBinaryReplacedAgainDuringTheRun(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	mustInstall(t, n, b.New, nil)
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, tr := sc.b, sc.n, sc.tr
 
 	r := duringSoak(t, n, "2s", func(upgrade.Snapshot) { mustInstall(t, n, b.Old, nil) })
 
@@ -186,10 +182,8 @@ func TestBinaryReplacedAgainDuringTheRun(t *testing.T) {
 // The pid file deleted mid-run: nginx serves on, and the run needs an operator, saying how to
 // put the file back (systemd's PIDFile= and every tool rely on it).
 func TestPidFileDeletedDuringTheRun(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	mustInstall(t, n, b.New, nil)
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	n, tr := sc.n, sc.tr
 
 	r := duringSoak(t, n, "2s", func(upgrade.Snapshot) { mustRemove(t, n.PidFile) })
 

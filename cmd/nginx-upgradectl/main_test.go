@@ -140,6 +140,23 @@ func (r ctlResult) elapsedAt(t *testing.T, step upgrade.Step, result string) tim
 	return 0
 }
 
+// scene is where most tests start: the older build serving, the newer one installed over it (as
+// a package upgrade leaves things), traffic running.
+type scene struct {
+	b   testbed.Builds
+	n   *testbed.Nginx
+	old int // the master before the swap
+	tr  *testbed.Traffic
+}
+
+func newScene(t *testing.T, traffic testbed.TrafficConfig) scene {
+	t.Helper()
+	b := testbed.BuildsT(t)
+	n := testbed.StartT(t, b.Old, testbed.Config{})
+	mustInstall(t, n, b.New, nil)
+	return scene{b: b, n: n, old: n.Master(), tr: testbed.TrafficT(t, n.Site(), traffic)}
+}
+
 // noLoss stops the traffic and asserts nothing failed.
 func noLoss(t *testing.T, tr *testbed.Traffic) testbed.TrafficResult {
 	t.Helper()

@@ -15,13 +15,8 @@ import (
 )
 
 func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	old := n.Master()
-	if err := n.Install(b.New); err != nil {
-		t.Fatal(err)
-	}
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--soak", "2s", "--health", n.URL("/health"), "--json")
 
@@ -79,13 +74,8 @@ func TestWorkersThatDieAreRolledBackWithoutLoss(t *testing.T) {
 }
 
 func TestFailingHealthURLIsRolledBackWithoutLoss(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	old := n.Master()
-	if err := n.Install(b.New); err != nil {
-		t.Fatal(err)
-	}
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--soak", "1s", "--health", n.URL("/no-such-page"), "--json")
 
@@ -97,12 +87,8 @@ func TestFailingHealthURLIsRolledBackWithoutLoss(t *testing.T) {
 }
 
 func TestPauseThenCommit(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	if err := n.Install(b.New); err != nil {
-		t.Fatal(err)
-	}
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, tr := sc.b, sc.n, sc.tr
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--pause", "--json")
 	if r.code != 0 || r.json.Outcome != upgrade.Paused {
@@ -127,13 +113,8 @@ func TestPauseThenCommit(t *testing.T) {
 }
 
 func TestPauseThenRollback(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	old := n.Master()
-	if err := n.Install(b.New); err != nil {
-		t.Fatal(err)
-	}
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
 	if r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--pause"); r.code != 0 {
 		t.Fatalf("upgrade --pause: exit %d, want 0", r.code)
@@ -149,13 +130,8 @@ func TestPauseThenRollback(t *testing.T) {
 
 // The helper killed mid-soak leaves two masters; status names the state and rollback resolves it.
 func TestKilledMidSoakThenStatusAndRollback(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	old := n.Master()
-	if err := n.Install(b.New); err != nil {
-		t.Fatal(err)
-	}
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
 	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
 	if err := cmd.Start(); err != nil {
@@ -206,13 +182,8 @@ func TestInterruptedRunRollsBack(t *testing.T) {
 
 // The new master dying during the soak is a failed check like any other: roll back.
 func TestNewMasterKilledDuringSoakRollsBack(t *testing.T) {
-	b := testbed.BuildsT(t)
-	n := testbed.StartT(t, b.Old, testbed.Config{})
-	old := n.Master()
-	if err := n.Install(b.New); err != nil {
-		t.Fatal(err)
-	}
-	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+	sc := newScene(t, testbed.TrafficConfig{})
+	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
 	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
 	if err := cmd.Start(); err != nil {

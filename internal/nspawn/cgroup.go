@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,7 +78,7 @@ func (cg cgroups) procsFiles() []string {
 // processes in them.
 func (cg cgroups) remove(ctx context.Context) error {
 	var last error
-	err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := wait.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		last = nil
 		for _, top := range cg {
 			if err := removeTree(top); err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 	"golang.org/x/sys/unix"
 )
 
@@ -298,7 +299,7 @@ func (x *lab) waitFor(what string, done func() bool) {
 	x.t.Helper()
 	ctx, cancel := context.WithTimeout(x.ctx, 15*time.Second)
 	defer cancel()
-	if err := poll(ctx, 50*time.Millisecond, func() (bool, error) { return done(), nil }); err != nil {
+	if err := wait.Until(ctx, 50*time.Millisecond, func() (bool, error) { return done(), nil }); err != nil {
 		x.t.Fatalf("wait for %s: %v", what, err)
 	}
 }
@@ -325,7 +326,7 @@ func (x *lab) usr2() (old, new int) {
 	x.sh(fmt.Sprintf("kill -USR2 %d", old))
 	ctx, cancel := context.WithTimeout(x.ctx, 15*time.Second)
 	defer cancel()
-	err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
+	err := wait.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		new = x.pidFile("/run/nginx.pid")
 		return x.pidFile("/run/nginx.pid.oldbin") == old && new != 0 && new != old, nil
 	})

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 	"golang.org/x/sys/unix"
 )
 
@@ -169,7 +170,7 @@ func lockHost(ctx context.Context) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock containers: %w", err)
 	}
-	err = poll(ctx, 100*time.Millisecond, func() (bool, error) {
+	err = wait.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return false, nil
@@ -187,7 +188,7 @@ func lockHost(ctx context.Context) (*os.File, error) {
 // and has become systemd.
 func (c *Container) findLeader(ctx context.Context) error {
 	nspawn := c.cmd.Process.Pid
-	err := poll(ctx, 20*time.Millisecond, func() (bool, error) {
+	err := wait.Until(ctx, 20*time.Millisecond, func() (bool, error) {
 		select {
 		case <-c.exited:
 			return false, fmt.Errorf("systemd-nspawn exited: %v", c.waitErr)
@@ -219,7 +220,7 @@ func (c *Container) findLeader(ctx context.Context) error {
 
 func (c *Container) waitRunning(ctx context.Context) error {
 	var state string
-	err := poll(ctx, 100*time.Millisecond, func() (bool, error) {
+	err := wait.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 		select {
 		case <-c.exited:
 			return false, fmt.Errorf("systemd-nspawn exited: %v", c.waitErr)
@@ -408,7 +409,7 @@ func (c *Container) close() error {
 	}
 	if c.pidNS != "" {
 		var left []int
-		err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		err := wait.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 			var err error
 			left, err = pidsInNS(c.pidNS)
 			return len(left) == 0, err

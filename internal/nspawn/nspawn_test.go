@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // debsDir is where tests bind the cached nginx .debs in the container.
@@ -95,7 +97,7 @@ func TestContainer(t *testing.T) {
 			t.Fatal(err)
 		}
 		// journald stores asynchronously.
-		err := poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		err := wait.Until(ctx, 100*time.Millisecond, func() (bool, error) {
 			out, _, err := c.Exec(ctx, "journalctl", "--no-pager", "-o", "json", "-t", "nspawn-test")
 			if err != nil {
 				return false, err

@@ -3,12 +3,10 @@ package nspawn
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // nsPIDs is the NSpid line of /proc/PID/status: the process's pid in each
@@ -86,22 +84,4 @@ func children(pid int) ([]int, error) {
 func comm(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return string(bytes.TrimSpace(b))
-}
-
-// poll calls check every interval until it reports done or an error, or ctx
-// ends. It returns check's error or ctx's.
-func poll(ctx context.Context, interval time.Duration, check func() (bool, error)) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		done, err := check()
-		if err != nil || done {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }

@@ -13,22 +13,34 @@ import (
 	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
-// Rollback finishes a half-done upgrade by going back: the old master serves alone again.
-func Rollback(ctx context.Context, opts Options) *Result {
+// resolveStart is what Rollback and Commit do before deciding anything: take the run lock, check
+// the pid files can be trusted, and let a starting new master settle. A non-nil Result ends the
+// run; otherwise release must be called.
+func resolveStart(ctx context.Context, opts *Options) (*recorder, Snapshot, func(), *Result) {
 	opts.setDefaults()
 	rec := newRecorder(opts.Observe)
 	release, err := lock(opts.LockDir, opts.PidFile)
 	if err != nil {
-		return rec.finish(Refused, err, "refused: %v", err)
+		return rec, Snapshot{}, nil, rec.finish(Refused, err, "refused: %v", err)
 	}
-	defer release()
-	if err := trustPidFiles(opts); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+	if err := trustPidFiles(*opts); err != nil && !errors.Is(err, os.ErrNotExist) {
+		release()
+		return rec, Snapshot{}, nil, rec.finish(Refused, err, "refused, nothing signalled: %v", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	s := Settle(sctx, opts.PidFile, opts.Poll)
 	cancel()
 	noteMasters(rec, s)
+	return rec, s, release, nil
+}
+
+// Rollback finishes a half-done upgrade by going back: the old master serves alone again.
+func Rollback(ctx context.Context, opts Options) *Result {
+	rec, s, release, res := resolveStart(ctx, &opts)
+	if res != nil {
+		return res
+	}
+	defer release()
 	switch s.State {
 	case Running:
 		return rec.finish(Noop, nil, "nothing to roll back: master %d serves alone", s.Current.Pid)
@@ -49,20 +61,11 @@ func Rollback(ctx context.Context, opts Options) *Result {
 
 // Commit finishes a paused or interrupted upgrade by going forward: the old master quits.
 func Commit(ctx context.Context, opts Options) *Result {
-	opts.setDefaults()
-	rec := newRecorder(opts.Observe)
-	release, err := lock(opts.LockDir, opts.PidFile)
-	if err != nil {
-		return rec.finish(Refused, err, "refused: %v", err)
+	rec, s, release, res := resolveStart(ctx, &opts)
+	if res != nil {
+		return res
 	}
 	defer release()
-	if err := trustPidFiles(opts); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
-	}
-	sctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
-	s := Settle(sctx, opts.PidFile, opts.Poll)
-	cancel()
-	noteMasters(rec, s)
 	switch s.State {
 	case Running:
 		return rec.finish(Noop, nil, "nothing to commit: master %d serves alone", s.Current.Pid)

@@ -45,6 +45,13 @@ install: build
 	test -e $(DESTDIR)/etc/default/nginx-upgrade || install -D -m 0644 systemd/nginx-upgrade.default $(DESTDIR)/etc/default/nginx-upgrade
 	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; journalctl --update-catalog; fi
 
+# Every way of swapping nginx side by side under the same load, medians of 3: docs/bench/
+# (results.md, results.json, one timeline SVG per method). About 7 minutes; -scale adds the
+# scale rows. The Go benchmark shows what finding a master's workers costs as /proc grows.
+bench: deps build
+	$(GO) run ./cmd/upgrade-bench -ctl $(BIN) -out docs/bench
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/bench/
+
 clean:
 	rm -rf bin dist
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -104,8 +105,9 @@ func pidOf(m *nginx.Master) int {
 }
 
 // duringSoak runs an upgrade with a soak of soak, calls act once the old master is drained (the
-// new build serves alone, the old master waits), and returns the run's result.
-func duringSoak(t *testing.T, n *testbed.Nginx, soak string, act func(upgrade.Snapshot)) ctlResult {
+// new build serves alone, the old master waits) with what was seen and the helper's process, and
+// returns the run's result (no JSON when act killed the helper).
+func duringSoak(t *testing.T, n *testbed.Nginx, soak string, act func(upgrade.Snapshot, *os.Process)) ctlResult {
 	t.Helper()
 	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", soak, "--json")
 	var stdout, stderr strings.Builder
@@ -130,11 +132,13 @@ func duringSoak(t *testing.T, n *testbed.Nginx, soak string, act func(upgrade.Sn
 		<-exited
 		t.Fatalf("old-drained never reached (%v; now %s); the run said:\n%s%s", err, upgrade.Observe(n.PidFile).State, stdout.String(), stderr.String())
 	}
-	act(upgrade.Observe(n.PidFile))
+	act(upgrade.Observe(n.PidFile), cmd.Process)
 	<-exited
 	r := ctlResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
-	if err := json.Unmarshal([]byte(r.stdout), &r.json); err != nil {
-		t.Fatalf("upgrade --json: %v\n%s%s", err, r.stdout, r.stderr)
+	if r.stdout != "" {
+		if err := json.Unmarshal([]byte(r.stdout), &r.json); err != nil {
+			t.Fatalf("upgrade --json: %v\n%s%s", err, r.stdout, r.stderr)
+		}
 	}
 	t.Logf("upgrade → exit %d %s: %s", r.code, r.json.Outcome, lastMessage(r))
 	return r
@@ -153,7 +157,7 @@ func TestOldMasterKilledDuringSoakKeepsTheNewBuild(t *testing.T) {
 	sc := newScene(t, testbed.TrafficConfig{})
 	b, n, tr := sc.b, sc.n, sc.tr
 
-	r := duringSoak(t, n, "30s", func(s upgrade.Snapshot) { syscall.Kill(s.Old.Pid, syscall.SIGKILL) })
+	r := duringSoak(t, n, "30s", func(s upgrade.Snapshot, _ *os.Process) { syscall.Kill(s.Old.Pid, syscall.SIGKILL) })
 
 	noLoss(t, tr)
 	if r.code != 0 || !strings.Contains(lastMessage(r), "exited during the soak") {
@@ -167,7 +171,7 @@ func TestBinaryReplacedAgainDuringTheRun(t *testing.T) {
 	sc := newScene(t, testbed.TrafficConfig{})
 	b, n, tr := sc.b, sc.n, sc.tr
 
-	r := duringSoak(t, n, "2s", func(upgrade.Snapshot) { mustInstall(t, n, b.Old, nil) })
+	r := duringSoak(t, n, "2s", func(upgrade.Snapshot, *os.Process) { mustInstall(t, n, b.Old, nil) })
 
 	noLoss(t, tr)
 	if r.code != 0 || !strings.Contains(lastMessage(r), "changed on disk during the run") {
@@ -185,7 +189,7 @@ func TestPidFileDeletedDuringTheRun(t *testing.T) {
 	sc := newScene(t, testbed.TrafficConfig{})
 	n, tr := sc.n, sc.tr
 
-	r := duringSoak(t, n, "2s", func(upgrade.Snapshot) { mustRemove(t, n.PidFile) })
+	r := duringSoak(t, n, "2s", func(upgrade.Snapshot, *os.Process) { mustRemove(t, n.PidFile) })
 
 	noLoss(t, tr)
 	if r.code != 3 || !strings.Contains(lastMessage(r), "write it back") {
@@ -201,7 +205,7 @@ func TestNginxStoppedFromOutsideDuringTheRun(t *testing.T) {
 	mustInstall(t, n, b.New, nil)
 
 	start := time.Now()
-	r := duringSoak(t, n, "30s", func(s upgrade.Snapshot) {
+	r := duringSoak(t, n, "30s", func(s upgrade.Snapshot, _ *os.Process) {
 		syscall.Kill(s.Current.Pid, syscall.SIGQUIT)
 		syscall.Kill(s.Old.Pid, syscall.SIGQUIT)
 	})

@@ -133,13 +133,7 @@ func TestKilledMidSoakThenStatusAndRollback(t *testing.T) {
 	sc := newScene(t, testbed.TrafficConfig{})
 	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
-	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, n.PidFile, upgrade.OldDrained)
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	duringSoak(t, n, "60s", func(_ upgrade.Snapshot, helper *os.Process) { helper.Signal(syscall.SIGKILL) })
 
 	if st := ctl(t, "status", "--pid-file", n.PidFile, "--json"); st.code != 3 {
 		t.Fatalf("status after kill: exit %d, want 3", st.code)
@@ -157,23 +151,14 @@ func TestKilledMidSoakThenStatusAndRollback(t *testing.T) {
 func TestInterruptedRunRollsBack(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			b := testbed.BuildsT(t)
-			n := testbed.StartT(t, b.Old, testbed.Config{})
-			old := n.Master()
-			mustInstall(t, n, b.New, nil)
-			tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{WrkDuration: 6 * time.Second})
+			sc := newScene(t, testbed.TrafficConfig{WrkDuration: 6 * time.Second})
+			b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
-			cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			waitState(t, n.PidFile, upgrade.OldDrained)
-			cmd.Process.Signal(sig)
-			cmd.Wait()
+			r := duringSoak(t, n, "60s", func(_ upgrade.Snapshot, helper *os.Process) { helper.Signal(sig) })
 
 			noLoss(t, tr)
-			if code := cmd.ProcessState.ExitCode(); code != 1 {
-				t.Fatalf("upgrade interrupted by %s: exit %d, want 1", sig, code)
+			if r.code != 1 || r.json.Outcome != upgrade.RolledBack {
+				t.Fatalf("upgrade interrupted by %s: exit %d outcome %s, want 1 rolled_back", sig, r.code, r.json.Outcome)
 			}
 			servingAlone(t, n, old, b.Old)
 		})
@@ -185,21 +170,12 @@ func TestNewMasterKilledDuringSoakRollsBack(t *testing.T) {
 	sc := newScene(t, testbed.TrafficConfig{})
 	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
 
-	cmd := ctlCommand(t.Context(), t, "upgrade", "--pid-file", n.PidFile, "--soak", "60s")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, n.PidFile, upgrade.OldDrained)
-	s := upgrade.Observe(n.PidFile)
 	// QUIT, not KILL: a killed master leaves its workers serving; the point is that the master goes.
-	if err := nginx.Signal(s.Current.Proc, unix.SIGQUIT); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	r := duringSoak(t, n, "60s", func(s upgrade.Snapshot, _ *os.Process) { nginx.Signal(s.Current.Proc, unix.SIGQUIT) })
 
 	noLoss(t, tr)
-	if code := cmd.ProcessState.ExitCode(); code != 1 {
-		t.Fatalf("upgrade: exit %d, want 1", code)
+	if r.code != 1 || r.json.Outcome != upgrade.RolledBack {
+		t.Fatalf("upgrade: exit %d outcome %s, want 1 rolled_back", r.code, r.json.Outcome)
 	}
 	servingAlone(t, n, old, b.Old)
 }

@@ -28,7 +28,7 @@ fuzz:
 
 # Pure-logic tests only: seconds, no root, no nginx.
 unit:
-	$(GO) test -count=1 ./internal/nginx/ ./internal/upgrade/ ./internal/health/
+	$(GO) test -count=1 ./internal/nginx/ ./internal/upgrade/ ./internal/health/ ./internal/wait/ ./internal/bench/
 
 # A live upgrade of a real nginx under load, with the result printed.
 demo: deps build
@@ -46,10 +46,10 @@ install: build
 	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; journalctl --update-catalog; fi
 
 # Every way of swapping nginx side by side under the same load, medians of 3: docs/bench/
-# (results.md, results.json, one timeline SVG per method). About 7 minutes; -scale adds the
-# scale rows. The Go benchmark shows what finding a master's workers costs as /proc grows.
+# (results.md, results.json, one timeline SVG per method). About 7 minutes;
+# BENCH_FLAGS='-scale-only -out docs/bench/scale' runs the scale rows instead. The Go benchmark shows what finding a master's workers costs as /proc grows.
 bench: deps build
-	$(GO) run ./cmd/upgrade-bench -ctl $(BIN) -out docs/bench
+	$(GO) run ./cmd/upgrade-bench -ctl $(BIN) -out docs/bench $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/bench/
 
 clean:

@@ -132,13 +132,14 @@ func run(ctx context.Context, o options) error {
 			specs = append(specs, bench.Spec{Method: meth, Rep: r, Workers: 2})
 		}
 	}
-	rows, runs, err := runRows(ctx, bed, specs, o.out, "")
+	charts := map[string][]byte{}
+	rows, runs, err := runRows(ctx, bed, specs, charts, "")
 	if err != nil {
 		return err
 	}
 	rep.Rows, rep.Runs = rows, runs
 	if o.scale {
-		if rep.Scale, err = runScale(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o); err != nil {
+		if rep.Scale, err = runScale(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, charts); err != nil {
 			return err
 		}
 	}
@@ -148,6 +149,11 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("\n%s\n", bench.Table(rep.Rows))
 	for _, g := range rep.Goals {
 		fmt.Printf("goal %-42s %-24s met=%-5v %s\n", g.Goal, g.Row, g.Met, g.Value)
+	}
+	for name, svg := range charts {
+		if err := os.WriteFile(filepath.Join(o.out, name), svg, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
 	}
 	if err := rep.WriteJSON(o.out); err != nil {
 		return err
@@ -171,8 +177,9 @@ func render(_ context.Context, o options) error {
 }
 
 // runRows runs specs, groups them by method (in first-seen order) into rows, and draws each
-// row's representative run as timeline-<method><suffix>.svg in out.
-func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, out, suffix string) ([]bench.Row, []bench.Run, error) {
+// row's representative run as timeline-<method><suffix>.svg into charts (written with the
+// results, so that an interrupted bench leaves the last results whole).
+func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[string][]byte, suffix string) ([]bench.Row, []bench.Run, error) {
 	var order []bench.Method
 	byName := map[string][]bench.Run{}
 	var all []bench.Run
@@ -196,10 +203,7 @@ func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, out, suffix
 		row := bench.Aggregate(m, runs)
 		if i := bench.Representative(runs); i >= 0 {
 			row.Timeline = fmt.Sprintf("timeline-%s%s.svg", m.Name(), suffix)
-			chart := bench.ChartOf(runs[i], bed, fmt.Sprintf("%s — %s", m.Name(), m.Describe()))
-			if err := os.WriteFile(filepath.Join(out, row.Timeline), chart.SVG(), 0o644); err != nil {
-				return nil, nil, fmt.Errorf("write %s: %w", row.Timeline, err)
-			}
+			charts[row.Timeline] = bench.ChartOf(runs[i], bed, fmt.Sprintf("%s — %s", m.Name(), m.Describe())).SVG()
 		}
 		rows = append(rows, row)
 	}

@@ -15,7 +15,7 @@ import (
 
 // runScale runs the flag-gated rows: our helper with 1, 4 and 16 workers; idle keep-alive
 // connections held across a swap; many swaps in a row; the /proc benchmark.
-func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options) (*bench.Scale, error) {
+func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, charts map[string][]byte) (*bench.Scale, error) {
 	s := &bench.Scale{}
 	soak0, soak10 := ctl, ctl
 	soak0.Soak, soak10.Soak = 0, 10*time.Second
@@ -24,7 +24,7 @@ func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options) (*be
 		for r := 1; r <= o.reps; r++ {
 			specs = append(specs, bench.Spec{Method: soak0, Rep: r, Workers: w})
 		}
-		rows, runs, err := runRows(ctx, bed, specs, o.out, fmt.Sprintf("-w%d", w))
+		rows, runs, err := runRows(ctx, bed, specs, charts, fmt.Sprintf("-w%d", w))
 		if err != nil {
 			return nil, err
 		}
@@ -35,7 +35,7 @@ func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options) (*be
 	if o.idle > 0 {
 		fmt.Fprintf(os.Stderr, "idle: %d keep-alive connections across a swap\n", o.idle)
 		spec := bench.Spec{Method: soak10, Rep: 1, Workers: 2, Idle: o.idle}
-		rows, runs, err := runRows(ctx, bed, []bench.Spec{spec}, o.out, "-idle")
+		rows, runs, err := runRows(ctx, bed, []bench.Spec{spec}, charts, "-idle")
 		if err != nil {
 			return nil, err
 		}

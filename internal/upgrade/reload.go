@@ -22,30 +22,18 @@ func Reload(ctx context.Context, opts Options) *Result {
 			return Upgrade(ctx, opts)
 		}
 	}
-	rec := newRecorder(opts.Observe)
+	r := &run{opts: opts, rec: newRecorder(opts.Observe)}
+	rec := r.rec
 	release, err := lock(opts.LockDir, opts.PidFile)
 	if err != nil {
 		return rec.finish(Refused, err, "refused: %v", err)
 	}
 	defer release()
-	s := Observe(opts.PidFile)
-	switch {
-	case s.State.HalfDone():
-		err := fmt.Errorf("an upgrade of this nginx is half-done (state %s)", s.State)
-		return rec.finish(NeedsOperator, err, "%v: run status, then commit or rollback", err)
-	case s.Current == nil:
-		return rec.finish(Refused, s.CurrentErr, "refused: %v", s.CurrentErr)
+	if res := r.findMaster(ctx); res != nil {
+		return res
 	}
-	if err := trustPidFiles(opts); err != nil {
-		return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
-	}
-	m := *s.Current
-	rec.info.OldMaster, rec.info.NewMaster = m.Pid, m.Pid
-	if opts.Supervisor != nil {
-		if err := opts.Supervisor.Verify(ctx, m.Pid); err != nil {
-			return rec.finish(Refused, err, "refused, nothing signalled: %v", err)
-		}
-	}
+	m := r.old
+	rec.info.NewMaster = m.Pid
 	// Test with the very binary that runs, even if the file on disk is gone.
 	cfg, err := nginx.TestConfig(ctx, fmt.Sprintf("/proc/%d/exe", m.Pid), m.Args)
 	if err != nil {

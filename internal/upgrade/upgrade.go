@@ -106,6 +106,9 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 	if res := r.findMaster(ctx); res != nil {
 		return res
 	}
+	if res := r.countOldWorkers(); res != nil {
+		return res
+	}
 	if res := r.preflight(ctx); res != nil {
 		return res
 	}
@@ -154,7 +157,8 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)", r.nm.Pid, r.bin.Path, r.bin.SHA256)
 }
 
-// findMaster reads the pid file and checks it names a lone nginx master.
+// findMaster reads the pid file and checks it names a lone nginx master, in trusted pid files,
+// that the supervisor agrees is nginx's main process.
 func (r *run) findMaster(ctx context.Context) *Result {
 	s := Observe(r.opts.PidFile)
 	switch {
@@ -173,13 +177,18 @@ func (r *run) findMaster(ctx context.Context) *Result {
 			return r.rec.finish(Refused, err, "refused, nothing signalled: the pid file names master %d but %v", r.old.Pid, err)
 		}
 	}
+	r.rec.info.OldMaster = r.old.Pid
+	return nil
+}
+
+// countOldWorkers checks the old master serves: a rollback needs something to return to.
+func (r *run) countOldWorkers() *Result {
 	serving, _, err := nginx.Workers(r.old.Pid)
 	if err != nil || len(serving) == 0 {
 		err = fmt.Errorf("old master %d has no serving workers (%v)", r.old.Pid, err)
 		return r.rec.finish(Refused, err, "refused: %v; fix the running nginx first", err)
 	}
 	r.oldWorkers = len(serving)
-	r.rec.info.OldMaster = r.old.Pid
 	r.rec.record(StepFind, "ok", nil, "master %d runs %s with %d workers", r.old.Pid, r.old.Exe.Path, r.oldWorkers)
 	return nil
 }

@@ -5,11 +5,13 @@
 #   patchelf   gcc   build the fault-injection nginx whose workers die (testdata/faults)
 #   curl       used by the demo and by people reading the README
 #   rpm        the .rpm tests: rpm -qp, and installs into a scratch root
+#   ansible    the fleet tests: ansible-playbook (ansible-core 2.14) and its community
+#              collections, whose community.docker.nsenter connection reaches the test hosts
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
-for pkg in wrk patchelf gcc libc6-dev curl dpkg-dev rpm; do
+for pkg in wrk patchelf gcc libc6-dev curl dpkg-dev rpm ansible; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if ((${#need[@]})); then

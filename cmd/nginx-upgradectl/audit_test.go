@@ -43,6 +43,11 @@ func TestAuditTrailInAFileWithoutJournald(t *testing.T) {
 	}
 
 	success := runs[0]
+	for i, res := range []ctlResult{ok, back, refused} {
+		if res.json.UpgradeID == "" || res.json.UpgradeID != runs[i].UpgradeID {
+			t.Errorf("run %d: --json upgrade_id %q, history says %q", i, res.json.UpgradeID, runs[i].UpgradeID)
+		}
+	}
 	var steps []string
 	for _, s := range success.Steps {
 		if !slices.Contains(steps, s.Step) {

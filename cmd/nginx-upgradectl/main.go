@@ -121,7 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitCode(cmd, res.Outcome)
 	if f.json {
-		writeJSON(stdout, cmd, code, res)
+		writeJSON(stdout, cmd, tr.id, code, res)
 	}
 	return code
 }
@@ -263,9 +263,10 @@ type jsonStep struct {
 	DurationMS int64        `json:"duration_ms"`
 }
 
-func writeJSON(w io.Writer, cmd string, code int, res *upgrade.Result) {
+func writeJSON(w io.Writer, cmd, upgradeID string, code int, res *upgrade.Result) {
 	out := struct {
 		Command    string          `json:"command"`
+		UpgradeID  string          `json:"upgrade_id"` // the run's UPGRADE_ID in the audit trail
 		Outcome    upgrade.Outcome `json:"outcome"`
 		ExitCode   int             `json:"exit_code"`
 		Error      string          `json:"error,omitempty"`
@@ -273,7 +274,7 @@ func writeJSON(w io.Writer, cmd string, code int, res *upgrade.Result) {
 		DurationMS int64           `json:"duration_ms"`
 		upgrade.Info
 		Steps []jsonStep `json:"steps"`
-	}{Command: cmd, Outcome: res.Outcome, ExitCode: code, DurationMS: res.Duration.Milliseconds(), Info: res.Info}
+	}{Command: cmd, UpgradeID: upgradeID, Outcome: res.Outcome, ExitCode: code, DurationMS: res.Duration.Milliseconds(), Info: res.Info}
 	if res.Err != nil {
 		out.Error = res.Err.Error()
 	}

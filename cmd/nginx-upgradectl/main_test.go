@@ -46,6 +46,7 @@ type ctlResult struct {
 	stdout string
 	stderr string
 	json   struct {
+		UpgradeID    string          `json:"upgrade_id"`
 		Outcome      upgrade.Outcome `json:"outcome"`
 		Error        string          `json:"error"`
 		OldMasterPID int             `json:"old_master_pid"`

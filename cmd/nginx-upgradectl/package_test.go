@@ -108,16 +108,18 @@ func aptInstall(t *testing.T, box *testbed.Box, debs string) (string, int) {
 		"-o Dir::State::Lists=/tmp/nolists "+debs)
 }
 
-// localRepo makes an apt repository on the host with the NEW nginx packages, to be bound into
-// the box at the same path: `apt-get upgrade` then finds them as the upgrade candidates.
-func localRepo(t *testing.T) string {
+// localRepo makes an apt repository on the host with the NEW nginx packages and any extra .debs,
+// to be bound into a box: `apt-get upgrade` then finds them as the upgrade candidates.
+func localRepo(t *testing.T, extra ...string) string {
 	t.Helper()
 	b := testbed.BuildsT(t)
 	dir := t.TempDir()
 	script := `set -eu
-cp "$1"/nginx_*.deb "$1"/nginx-common_*.deb "$2"/
-cd "$2" && dpkg-scanpackages . /dev/null >Packages 2>/dev/null`
-	if out, err := exec.Command("sh", "-c", script, "sh", b.NewDebs, dir).CombinedOutput(); err != nil {
+new=$1 dir=$2; shift 2
+cp "$new"/nginx_*.deb "$new"/nginx-common_*.deb "$@" "$dir"/
+cd "$dir" && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null`
+	args := append([]string{"-c", script, "sh", b.NewDebs, dir}, extra...)
+	if out, err := exec.Command("sh", args...).CombinedOutput(); err != nil {
 		t.Fatalf("make a local apt repository (dpkg-scanpackages: apt-get install dpkg-dev): %v\n%s", err, out)
 	}
 	return dir
@@ -306,7 +308,7 @@ func TestBrokenNginxPackageBuildKeepsTheOldBuildServing(t *testing.T) {
 		t.Errorf("audit outcome RESULT=%s INVOKED_BY=%s, want rolled_back by dpkg:nginx-upgrade:postinst", rec["RESULT"], rec["INVOKED_BY"])
 	}
 	// One try per build: the .path unit does not try the broken build again after the trigger.
-	pathUnitSays(t, box, "a swap to this /usr/sbin/nginx was tried already")
+	pathUnitSays(t, box, "a swap to this /usr/sbin/nginx was tried or left to its caller already")
 	t.Logf("FIGURES broken build: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; MainPID %d kept, not restarted; outcome %s: %s",
 		r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.MainPID, rec["RESULT"], rec["MESSAGE"])
 }
@@ -315,30 +317,52 @@ func TestBrokenNginxPackageBuildKeepsTheOldBuildServing(t *testing.T) {
 // into the box, and puts the fault library at the absolute path the build links it from.
 func brokenNginxDeb(t *testing.T, box *testbed.Box) string {
 	t.Helper()
+	bd := newBrokenDeb(t, box.Builds, "")
+	bd.addFaultLib(box)
+	box.Copy(bd.deb, "/root/"+filepath.Base(bd.deb))
+	return "/root/" + filepath.Base(bd.deb)
+}
+
+// brokenDeb is the NEW nginx .deb repacked with a build whose workers die at start.
+type brokenDeb struct {
+	deb string // on the host
+	lib string // the fault library, linked in by absolute path: boxes need it there too
+}
+
+// newBrokenDeb builds a brokenDeb; version, when not empty, replaces the package's own (a
+// rebuild that a repository offers beside the good one).
+func newBrokenDeb(t *testing.T, b testbed.Builds, version string) brokenDeb {
+	t.Helper()
 	dir := t.TempDir()
-	bin, err := testbed.WorkersDie(dir, box.Builds.New)
+	bin, err := testbed.WorkersDie(dir, b.New)
 	if err != nil {
 		t.Fatal(err)
 	}
-	debs, _ := filepath.Glob(filepath.Join(box.Builds.NewDebs, "nginx_*.deb"))
+	debs, _ := filepath.Glob(filepath.Join(b.NewDebs, "nginx_*.deb"))
 	if len(debs) != 1 {
-		t.Fatalf("want one nginx_*.deb in %s, got %v", box.Builds.NewDebs, debs)
+		t.Fatalf("want one nginx_*.deb in %s, got %v", b.NewDebs, debs)
 	}
 	tree := filepath.Join(dir, "tree")
 	deb := filepath.Join(dir, filepath.Base(debs[0]))
+	if version != "" {
+		deb = filepath.Join(dir, "nginx_"+version+"_amd64.deb")
+	}
 	script := `set -eu
 dpkg-deb -R "$1" "$2"
 cp "$3" "$2/usr/sbin/nginx"
 sum=$(cd "$2" && md5sum usr/sbin/nginx)
 sed -i "s|^[0-9a-f]*  usr/sbin/nginx\$|$sum|" "$2/DEBIAN/md5sums"
+[ -z "$5" ] || sed -i "s|^Version: .*|Version: $5|" "$2/DEBIAN/control"
 dpkg-deb -b "$2" "$4" >/dev/null`
-	if out, err := exec.Command("sh", "-c", script, "sh", debs[0], tree, bin, deb).CombinedOutput(); err != nil {
+	if out, err := exec.Command("sh", "-c", script, "sh", debs[0], tree, bin, deb, version).CombinedOutput(); err != nil {
 		t.Fatalf("repack %s: %v\n%s", debs[0], err, out)
 	}
-	box.Sh("mkdir -p " + dir)
-	box.Copy(filepath.Join(dir, "libworkers_die.so"), filepath.Join(dir, "libworkers_die.so"))
-	box.Copy(deb, "/root/"+filepath.Base(deb))
-	return "/root/" + filepath.Base(deb)
+	return brokenDeb{deb: deb, lib: filepath.Join(dir, "libworkers_die.so")}
+}
+
+func (bd brokenDeb) addFaultLib(box *testbed.Box) {
+	box.Sh("mkdir -p " + filepath.Dir(bd.lib))
+	box.Copy(bd.lib, bd.lib)
 }
 
 func TestRemovingThePackageLeavesNginxRunningUnderItsStockUnit(t *testing.T) {

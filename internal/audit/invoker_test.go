@@ -1,6 +1,9 @@
 package audit
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestInvokedBy(t *testing.T) {
 	env := func(kv ...string) func(string) string {
@@ -27,6 +30,13 @@ func TestInvokedBy(t *testing.T) {
 		{"a package trigger", env("DPKG_MAINTSCRIPT_PACKAGE", "nginx-core", "DPKG_MAINTSCRIPT_NAME", "postinst"),
 			"0::/system.slice/apt-daily-upgrade.service\n", "dpkg:nginx-core:postinst"},
 		{"no cgroup file", env(), "", "cli"},
+		{"an orchestrator that names itself", env("NGINX_UPGRADE_INVOKED_BY", "ansible:rolling swap"),
+			"0::/user.slice/user-0.slice/session-3.scope\n", "ansible:rolling swap"},
+		{"a declared name is one printable line", env("NGINX_UPGRADE_INVOKED_BY", " ansible:a\nINVOKED_BY=x\x00 "), "", "ansible:aINVOKED_BY=x"},
+		{"a declared name is short", env("NGINX_UPGRADE_INVOKED_BY", strings.Repeat("é", 80)), "", strings.Repeat("é", 50)},
+		{"only blanks declare nothing", env("NGINX_UPGRADE_INVOKED_BY", " \t"), "0::/system.slice/x.service\n", "x.service"},
+		{"dpkg wins over a declared name", env("NGINX_UPGRADE_INVOKED_BY", "ansible:x", "DPKG_MAINTSCRIPT_PACKAGE", "nginx-upgrade", "DPKG_MAINTSCRIPT_NAME", "postinst"),
+			"", "dpkg:nginx-upgrade:postinst"},
 	} {
 		if got := invokedBy(c.getenv, c.cgroup); got != c.want {
 			t.Errorf("%s: INVOKED_BY %q, want %q", c.name, got, c.want)

@@ -181,7 +181,7 @@ func startChurnLoad(ctx context.Context, n *testbed.Nginx, l Load, sum string) *
 				// Not cancelled by ctx: a download in flight when the churn ends runs to its end,
 				// bounded well past its expected second.
 				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				d := load.Download(dctx, n.URL(slowPath), churnSlowSize, sum)
+				d := load.Download(dctx, load.File{URL: n.URL(slowPath), Size: churnSlowSize, SHA256: sum})
 				cancel()
 				c.add(func() {
 					c.dls++

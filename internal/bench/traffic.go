@@ -74,7 +74,7 @@ func startTraffic(ctx context.Context, n *testbed.Nginx, l Load, slowSHA string)
 	// A download lasts DownloadSize at 1 MiB/s; the deadline only catches one that hangs.
 	dctx, cancel := context.WithTimeout(ctx, time.Duration(l.DownloadSize>>20)*time.Second+time.Minute)
 	tr.cancelDL = cancel
-	tr.dl = load.StartDownloads(dctx, l.Downloads, n.URL(slowPath), l.DownloadSize, slowSHA)
+	tr.dl = load.StartDownloads(dctx, l.Downloads, load.File{URL: n.URL(slowPath), Size: l.DownloadSize, SHA256: slowSHA})
 	return tr, nil
 }
 

@@ -24,10 +24,19 @@ type DownloadResult struct {
 	Duration time.Duration
 }
 
+// File is a download that must arrive whole.
+type File struct {
+	URL    string // loopback only
+	Size   int64
+	SHA256 string // hex
+	NetNS  string // network namespace to download from, e.g. /proc/PID/ns/net ("" = this one)
+}
+
 // Download fetches a large file slowly (the server side uses limit_rate) and checks it
 // arrived whole: graceful nginx shutdowns must let downloads in flight finish, so a cut
 // download is a failure. ctx bounds the download.
-func Download(ctx context.Context, url string, wantSize int64, wantSHA256 string) DownloadResult {
+func Download(ctx context.Context, f File) DownloadResult {
+	url, wantSize, wantSHA256 := f.URL, f.Size, f.SHA256
 	r := DownloadResult{URL: url, Want: wantSize}
 	if err := checkLoopback(ctx, url); err != nil {
 		r.Err = err.Error()
@@ -35,7 +44,7 @@ func Download(ctx context.Context, url string, wantSize int64, wantSHA256 string
 	}
 	start := time.Now()
 	h := sha256.New()
-	status, n, err := get(ctx, newClient(), url, h)
+	status, n, err := get(ctx, newClient(f.NetNS), url, h)
 	r.Duration = time.Since(start)
 	r.Bytes = n
 	r.SHA256 = hex.EncodeToString(h.Sum(nil))
@@ -61,10 +70,10 @@ type Downloads struct {
 }
 
 // StartDownloads starts n concurrent Downloads.
-func StartDownloads(ctx context.Context, n int, url string, wantSize int64, wantSHA256 string) *Downloads {
+func StartDownloads(ctx context.Context, n int, f File) *Downloads {
 	d := &Downloads{results: make([]DownloadResult, n)}
 	for i := range n {
-		d.wg.Go(func() { d.results[i] = Download(ctx, url, wantSize, wantSHA256) })
+		d.wg.Go(func() { d.results[i] = Download(ctx, f) })
 	}
 	return d
 }

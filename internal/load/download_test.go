@@ -81,7 +81,7 @@ func TestWriteFileIsDeterministic(t *testing.T) {
 
 func TestDownloadsArriveWhole(t *testing.T) {
 	url, sum := payload(t, false)
-	res := StartDownloads(downloadCtx(t), 3, url, payloadSize, sum).Wait()
+	res := StartDownloads(downloadCtx(t), 3, File{URL: url, Size: payloadSize, SHA256: sum}).Wait()
 	if len(res) != 3 {
 		t.Fatalf("got %d results, want 3", len(res))
 	}
@@ -94,7 +94,7 @@ func TestDownloadsArriveWhole(t *testing.T) {
 
 func TestDownloadDetectsCutBody(t *testing.T) {
 	url, sum := payload(t, true)
-	d := Download(downloadCtx(t), url, payloadSize, sum)
+	d := Download(downloadCtx(t), File{URL: url, Size: payloadSize, SHA256: sum})
 	t.Logf("%+v", d)
 	if d.OK || d.Bytes != payloadSize/2 || !strings.HasPrefix(d.Err, "eof after") {
 		t.Errorf("cut download = %+v, want failed with eof after half", d)
@@ -105,13 +105,13 @@ func TestDownloadDetectsWrongContent(t *testing.T) {
 	url, sum := payload(t, false)
 	ctx := downloadCtx(t)
 	wrong := strings.Repeat("0", len(sum))
-	if d := Download(ctx, url, payloadSize, wrong); d.OK || !strings.HasPrefix(d.Err, "sha256 ") || d.SHA256 != sum {
+	if d := Download(ctx, File{URL: url, Size: payloadSize, SHA256: wrong}); d.OK || !strings.HasPrefix(d.Err, "sha256 ") || d.SHA256 != sum {
 		t.Errorf("download with wrong checksum = %+v, want sha256 mismatch", d)
 	}
-	if d := Download(ctx, url, payloadSize+1, sum); d.OK || d.Err != "got 1048576 of 1048577 bytes" {
+	if d := Download(ctx, File{URL: url, Size: payloadSize + 1, SHA256: sum}); d.OK || d.Err != "got 1048576 of 1048577 bytes" {
 		t.Errorf("download of wrong size = %+v, want short", d)
 	}
-	if d := Download(ctx, url+".missing", payloadSize, sum); d.OK || d.Err != "status 404" {
+	if d := Download(ctx, File{URL: url + ".missing", Size: payloadSize, SHA256: sum}); d.OK || d.Err != "status 404" {
 		t.Errorf("download of missing file = %+v, want status error", d)
 	}
 }

@@ -2,7 +2,8 @@
 // open-loop request stream, slow downloads that must arrive whole, and wrk for pressure.
 //
 // Load only ever targets loopback: these tools open thousands of connections and must never
-// be pointed at someone else's server by a typo.
+// be pointed at someone else's server by a typo. It may be the loopback of another network
+// namespace (a container's, given as NetNS), where a test host runs its nginx on port 80.
 package load
 
 import (
@@ -46,8 +47,8 @@ func checkLoopback(ctx context.Context, rawURL string) error {
 // newClient returns a client that opens a new connection per request, never follows
 // redirects (a 3xx is an answer), never uses a proxy (a zero Transport ignores
 // HTTP_PROXY), and dials loopback only, so a DNS answer that changes after checkLoopback
-// cannot send load elsewhere.
-func newClient() *http.Client {
+// cannot send load elsewhere. With netns set, it dials from inside that network namespace.
+func newClient(netns string) *http.Client {
 	d := &net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -58,9 +59,15 @@ func newClient() *http.Client {
 		}
 		return nil
 	}}
+	dial := d.DialContext
+	if netns != "" {
+		dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+			return dialIn(ctx, netns, d, network, address)
+		}
+	}
 	return &http.Client{
 		Transport: &http.Transport{
-			DialContext:        d.DialContext,
+			DialContext:        dial,
 			DisableKeepAlives:  true,
 			DisableCompression: true, // count and hash the bytes nginx sent
 		},

@@ -15,6 +15,7 @@ type StreamConfig struct {
 	Rate    int           // requests per second, e.g. 500
 	Timeout time.Duration // per request, e.g. 2s
 	Max     int           // optional upper bound on requests (0 = until Stop/ctx)
+	NetNS   string        // network namespace to send from, e.g. /proc/PID/ns/net ("" = this one)
 }
 
 // Stream is an open-loop, fixed-rate HTTP request stream: request i is sent at start+i/rate
@@ -50,7 +51,7 @@ func StartStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stream{
 		cfg:    cfg,
-		client: newClient(),
+		client: newClient(cfg.NetNS),
 		start:  time.Now(),
 		cancel: cancel,
 		done:   make(chan struct{}),

@@ -166,7 +166,7 @@ func TestLoadRefusesNonLoopback(t *testing.T) {
 			s.Stop()
 			t.Errorf("StartStream(%s) started, want refused", url)
 		}
-		if d := Download(ctx, url, 1, ""); d.Err == "" || d.OK {
+		if d := Download(ctx, File{URL: url, Size: 1}); d.Err == "" || d.OK {
 			t.Errorf("Download(%s) = %+v, want refused", url, d)
 		}
 		if w, err := StartWrk(ctx, WrkConfig{URL: url, Duration: time.Second}); err == nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +19,7 @@ type WrkConfig struct {
 	Duration    time.Duration // wrk counts whole seconds: rounded up
 	Connections int
 	Threads     int
+	NetNS       string // network namespace to run wrk in, e.g. /proc/PID/ns/net ("" = this one)
 }
 
 // WrkResult is what wrk counted.
@@ -33,6 +35,7 @@ func (r WrkResult) Failed() int { return r.Non2xx3xx + r.Connect + r.Read + r.Wr
 
 // Wrk is a wrk process running in the background.
 type Wrk struct {
+	cmd  *exec.Cmd
 	done chan struct{}
 	res  WrkResult
 	err  error
@@ -67,15 +70,19 @@ func StartWrk(ctx context.Context, cfg WrkConfig) (*Wrk, error) {
 	// wrk stops by itself after its duration; the deadline only catches a wrk that hangs.
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin,
-		"-t", strconv.Itoa(cfg.Threads), "-c", strconv.Itoa(cfg.Connections), "-d", strconv.Itoa(secs)+"s",
-		"-H", "Connection: close", cfg.URL)
+	args := []string{bin,
+		"-t", strconv.Itoa(cfg.Threads), "-c", strconv.Itoa(cfg.Connections), "-d", strconv.Itoa(secs) + "s",
+		"-H", "Connection: close", cfg.URL}
+	if cfg.NetNS != "" {
+		args = append([]string{"nsenter", "--net=" + cfg.NetNS, "--"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		return nil, fmt.Errorf("start wrk: %w", err)
 	}
-	w := &Wrk{done: make(chan struct{})}
+	w := &Wrk{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		defer cancel()
@@ -93,6 +100,17 @@ func StartWrk(ctx context.Context, cfg WrkConfig) (*Wrk, error) {
 func (w *Wrk) Wait() (WrkResult, error) {
 	<-w.done
 	return w.res, w.err
+}
+
+// Stop ends wrk before its Duration, as Ctrl-C does: wrk prints what it counted so far, and Stop
+// returns that.
+func (w *Wrk) Stop() (WrkResult, error) {
+	select {
+	case <-w.done:
+	default:
+		w.cmd.Process.Signal(syscall.SIGINT)
+	}
+	return w.Wait()
 }
 
 var (

@@ -6,8 +6,11 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // runWrk runs the real wrk for a second against h.
@@ -102,5 +105,28 @@ Transfer/sec:      1.40MB
 	}
 	if _, err := parseWrk("unable to connect to 127.0.0.1:19059 Connection refused\n"); err == nil {
 		t.Error("parseWrk of a failed run: want error")
+	}
+}
+
+func TestWrkStopsEarlyWithWhatItCounted(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write([]byte("ok\n"))
+	}))
+	defer srv.Close()
+	w, err := StartWrk(t.Context(), WrkConfig{URL: srv.URL, Duration: 10 * time.Minute, Connections: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	// Once it has sent something: a wrk stopped while it starts may print no summary.
+	if err := wait.Until(ctx, 50*time.Millisecond, func() (bool, error) { return hits.Load() > 0, nil }); err != nil {
+		t.Fatalf("wrk sent nothing: %v", err)
+	}
+	r, err := w.Stop()
+	if err != nil || r.Requests == 0 || r.Failed() != 0 {
+		t.Errorf("stopped wrk: %d requests, %d failed, err %v\n%s", r.Requests, r.Failed(), err, r.Raw)
 	}
 }

@@ -4,8 +4,10 @@
 //
 // The container boots from a golden tree built by testdata/container/golden.sh
 // with --volatile=overlay: every container starts clean and writes only to
-// memory. It shares the host's network, so one container runs at a time on a
-// host; Boot waits for the previous one to be closed.
+// memory. By default it shares the host's network, so such a container runs
+// alone on a host: Boot waits until every other container is closed. With
+// PrivateNetwork, a container has a network namespace of its own (loopback
+// only), and any number of them run side by side, like the hosts of a fleet.
 package nspawn
 
 import (
@@ -33,7 +35,8 @@ import (
 const (
 	nspawnPath  = "/usr/bin/systemd-nspawn"
 	nsenterPath = "/usr/bin/nsenter"
-	// Host-wide, because containers share the host's network (port 80).
+	// Host-wide: a container on the host's network (port 80) holds it alone,
+	// those with networks of their own share it.
 	lockPath = "/run/lock/nginx-upgrade-nspawn.lock"
 
 	// Machine names, and so the containers' cgroups, start with this.
@@ -50,6 +53,9 @@ var ErrNoGolden = errors.New("golden tree missing")
 type Options struct {
 	Golden string // golden tree; default GoldenDir()
 	Binds  []Bind
+	// PrivateNetwork gives the container a network namespace of its own with
+	// only a loopback; NetNS names it for tools on the host.
+	PrivateNetwork bool
 }
 
 // Bind makes a host path visible in the container.
@@ -88,7 +94,7 @@ func Boot(ctx context.Context, opts Options) (_ *Container, err error) {
 	if _, err := os.Stat(nspawnPath); err != nil {
 		return nil, fmt.Errorf("systemd-nspawn missing (`bash testdata/container/golden.sh` installs it): %w", err)
 	}
-	args, err := nspawnArgs(golden, opts.Binds)
+	args, err := nspawnArgs(golden, opts.Binds, opts.PrivateNetwork)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +105,7 @@ func Boot(ctx context.Context, opts Options) (_ *Container, err error) {
 			err = errors.Join(err, c.Close())
 		}
 	}()
-	if c.lock, err = lockHost(ctx); err != nil {
+	if c.lock, err = lockHost(ctx, !opts.PrivateNetwork); err != nil {
 		return nil, err
 	}
 	suffix := make([]byte, 4)
@@ -136,7 +142,7 @@ func Boot(ctx context.Context, opts Options) (_ *Container, err error) {
 	return c, nil
 }
 
-func nspawnArgs(golden string, binds []Bind) ([]string, error) {
+func nspawnArgs(golden string, binds []Bind, privateNetwork bool) ([]string, error) {
 	args := []string{
 		"--directory=" + golden,
 		"--volatile=overlay",
@@ -145,6 +151,9 @@ func nspawnArgs(golden string, binds []Bind) ([]string, error) {
 		"--register=no",
 		"--keep-unit",
 		"--console=read-only",
+	}
+	if privateNetwork {
+		args = append(args, "--private-network")
 	}
 	// nspawn splits bind specs at colons and unescapes backslashes.
 	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`)
@@ -161,8 +170,9 @@ func nspawnArgs(golden string, binds []Bind) ([]string, error) {
 	return args, nil
 }
 
-// lockHost takes the host-wide container lock, waiting within ctx.
-func lockHost(ctx context.Context) (*os.File, error) {
+// lockHost takes the host-wide container lock, alone for a container on the
+// host's network, shared otherwise, waiting within ctx.
+func lockHost(ctx context.Context, alone bool) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(lockPath), 0o755); err != nil {
 		return nil, fmt.Errorf("lock containers: %w", err)
 	}
@@ -170,8 +180,12 @@ func lockHost(ctx context.Context) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock containers: %w", err)
 	}
+	how := unix.LOCK_SH
+	if alone {
+		how = unix.LOCK_EX
+	}
 	err = wait.Until(ctx, 100*time.Millisecond, func() (bool, error) {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return false, nil
 		}
@@ -179,7 +193,7 @@ func lockHost(ctx context.Context) (*os.File, error) {
 	})
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock containers (%s: another container shares the host network until it is closed): %w", lockPath, err)
+		return nil, fmt.Errorf("lock containers (%s: a container on the host's network runs alone, until it is closed): %w", lockPath, err)
 	}
 	return f, nil
 }
@@ -259,6 +273,10 @@ func (c *Container) Name() string { return c.name }
 
 // Leader is the host pid of the container's systemd, PID 1 inside.
 func (c *Container) Leader() int { return c.leader }
+
+// NetNS is the host path of the container's network namespace: the host's
+// own unless the container was booted with PrivateNetwork.
+func (c *Container) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", c.leader) }
 
 // Root is the host path of the container's root directory. Absolute
 // symlinks below it resolve on the host: see CopyIn.

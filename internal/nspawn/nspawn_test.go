@@ -202,3 +202,37 @@ func showMainPID(ctx context.Context, t testing.TB, c *Container, unit string) i
 	}
 	return pid
 }
+
+// Containers with networks of their own run side by side, each with only a loopback of its own;
+// one on the host's network waits until they are gone.
+func TestPrivateNetworksRunSideBySide(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := BootT(t, Options{PrivateNetwork: true})
+	b := BootT(t, Options{PrivateNetwork: true})
+
+	host, _ := os.Readlink("/proc/self/ns/net")
+	nsA, _ := os.Readlink(a.NetNS())
+	nsB, _ := os.Readlink(b.NetNS())
+	if nsA == host || nsB == host || nsA == nsB {
+		t.Fatalf("network namespaces: host %s, a %s, b %s; want three", host, nsA, nsB)
+	}
+	for _, c := range []*Container{a, b} {
+		links, _, err := c.Exec(ctx, "ip", "-o", "link", "show")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(strings.TrimSpace(links), "\n") + 1; n != 1 || !strings.Contains(links, "lo:") {
+			t.Errorf("container %s has links %q, want only lo", c.Name(), links)
+		}
+	}
+
+	short, cancelShort := context.WithTimeout(ctx, time.Second)
+	defer cancelShort()
+	if c, err := Boot(short, Options{}); err == nil {
+		c.Close()
+		t.Fatal("a container on the host's network booted beside containers with their own")
+	} else if !strings.Contains(err.Error(), "runs alone") {
+		t.Fatalf("boot on the host's network: %v, want it to wait for the lock", err)
+	}
+}

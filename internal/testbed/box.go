@@ -10,26 +10,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/load"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
-// BoxPort is where the box's test site listens (on the host's loopback: the container shares the
-// host's network). Debian's default site keeps port 80.
+// BoxPort is where the test site of a box on the host's network listens (on the host's
+// loopback), clear of the host's own port 80. A box with a network of its own serves it on port
+// 80 of its loopback, as a host of a fleet would.
 const BoxPort = 8080
 
 // boxSite adds, beside Debian's default site, a server with the slow file and a health URL. It
-// goes in conf.d, which no package owns, so package upgrades stay non-interactive.
-var boxSite = fmt.Sprintf(`server {
+// goes in conf.d, which no package owns, so package upgrades stay non-interactive. Debian's
+// default site listens on *:80; nginx picks the server of the more specific 127.0.0.1:80.
+func boxSite(port int) string {
+	return fmt.Sprintf(`server {
     listen 127.0.0.1:%d;
     root /var/www/html;
     index index.html index.nginx-debian.html;
     location = /health { return 200 "ok\n"; }
     location /slow/ { limit_rate %s; }
 }
-`, BoxPort, SlowRate)
+`, port, SlowRate)
+}
 
 // Box is a real systemd (PID 1, journald, D-Bus) in a container, running the older Debian nginx
 // build installed with dpkg under its stock nginx.service.
@@ -40,22 +43,44 @@ type Box struct {
 	t      testing.TB
 }
 
-// BoxT boots a box; ctl, when not empty, is an nginx-upgradectl binary installed with the units
-// the way `make install` does. The box is torn down when the test ends.
-func BoxT(t testing.TB, ctl string) *Box {
-	t.Helper()
-	return BoxBindT(t, ctl)
+// BoxOptions configure a box.
+type BoxOptions struct {
+	// Ctl, when not empty, is an nginx-upgradectl binary installed with the units the way
+	// `make install` does.
+	Ctl string
+	// Binds are more host paths bound into the box, e.g. a directory that a host tool writes
+	// into while a unit in the box watches it. The nginx debs are always at /debs.
+	Binds []nspawn.Bind
+	// OwnNetwork gives the box a network namespace of its own: its site is on port 80 of its
+	// loopback, and boxes with networks of their own run side by side, like a fleet's hosts.
+	OwnNetwork bool
 }
 
-// BoxBindT is BoxT with more host paths bound into the box, e.g. a directory that a host tool
-// writes into while a unit in the box watches it.
+// BoxT boots a box on the host's network; ctl is as in BoxOptions. The box is torn down when the
+// test ends.
+func BoxT(t testing.TB, ctl string) *Box {
+	t.Helper()
+	return BoxWithT(t, BoxOptions{Ctl: ctl})
+}
+
+// BoxBindT is BoxT with more host paths bound into the box.
 func BoxBindT(t testing.TB, ctl string, binds ...nspawn.Bind) *Box {
+	t.Helper()
+	return BoxWithT(t, BoxOptions{Ctl: ctl, Binds: binds})
+}
+
+// BoxWithT boots a box as opts say; it is torn down when the test ends.
+func BoxWithT(t testing.TB, opts BoxOptions) *Box {
 	t.Helper()
 	b := BuildsT(t)
 	debs := filepath.Dir(b.OldDebs)
-	binds = append([]nspawn.Bind{{Host: debs, Container: "/debs", ReadOnly: true}}, binds...)
-	c := nspawn.BootT(t, nspawn.Options{Binds: binds})
-	box := &Box{Container: c, Builds: b, Site: Site{Base: fmt.Sprintf("http://127.0.0.1:%d", BoxPort)}, t: t}
+	binds := append([]nspawn.Bind{{Host: debs, Container: "/debs", ReadOnly: true}}, opts.Binds...)
+	c := nspawn.BootT(t, nspawn.Options{Binds: binds, PrivateNetwork: opts.OwnNetwork})
+	port, netns := BoxPort, ""
+	if opts.OwnNetwork {
+		port, netns = 80, c.NetNS()
+	}
+	box := &Box{Container: c, Builds: b, Site: Site{Base: fmt.Sprintf("http://127.0.0.1:%d", port), NetNS: netns}, t: t}
 	box.Sh(fmt.Sprintf("dpkg -i /debs/%s/nginx-common_*.deb /debs/%s/nginx_*.deb >/dev/null", b.OldVersion, b.OldVersion))
 
 	slow := filepath.Join(t.TempDir(), "big.bin")
@@ -66,10 +91,10 @@ func BoxBindT(t testing.TB, ctl string, binds ...nspawn.Bind) *Box {
 	box.Site.SlowSHA = sum
 	box.Sh("mkdir -p /var/www/html/slow")
 	box.Copy(slow, "/var/www/html/slow/big.bin")
-	box.Write("/etc/nginx/conf.d/nginx-upgrade-test.conf", boxSite)
+	box.Write("/etc/nginx/conf.d/nginx-upgrade-test.conf", boxSite(port))
 	box.Sh("systemctl restart nginx")
-	if ctl != "" {
-		box.InstallHelper(ctl)
+	if opts.Ctl != "" {
+		box.InstallHelper(opts.Ctl)
 	}
 	box.WaitServing()
 	return box
@@ -125,16 +150,18 @@ func (b *Box) Write(path, text string) {
 	b.Copy(tmp, path)
 }
 
-// WaitServing waits until nginx.service is active and the test site answers.
+// WaitServing waits until nginx.service is active and the test site answers, asked from inside
+// the box (which sees the site whatever network the box has).
 func (b *Box) WaitServing() {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := wait.Until(ctx, 20*time.Millisecond, func() (bool, error) {
+	err := wait.Until(ctx, 50*time.Millisecond, func() (bool, error) {
 		if !b.Unit("nginx").Running() {
 			return false, nil
 		}
-		return health.Get(ctx, b.Site.Base+"/health") == nil, nil
+		_, _, err := b.Exec(ctx, "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", b.Site.Base+"/health")
+		return err == nil, nil
 	})
 	if err != nil {
 		b.t.Fatalf("nginx in the box does not serve: %v; unit: %+v", err, b.Unit("nginx"))

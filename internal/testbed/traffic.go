@@ -3,6 +3,7 @@ package testbed
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/load"
@@ -14,7 +15,8 @@ import (
 type Traffic struct {
 	stream *load.Stream
 	wrk    *load.Wrk
-	dl     *load.Downloads
+	dl     *load.Downloads // or, with KeepDownloading:
+	keep   *keepDownloading
 }
 
 // TrafficConfig sizes the load. Zero values take modest defaults: these machines have 2 cores.
@@ -24,12 +26,16 @@ type TrafficConfig struct {
 	WrkDuration time.Duration // wrk runs this long (default 10s); Stop waits for it
 	WrkConns    int           // default 8
 	Downloads   int           // concurrent slow downloads (default 2)
+	// KeepDownloading starts a new download as each one ends, until Stop: for long runs (a
+	// fleet's rolling swap), so that downloads are in flight whenever a swap happens.
+	KeepDownloading bool
 }
 
 // Site is what traffic targets: an nginx serving "/" and SlowSize bytes at /slow/big.bin.
 type Site struct {
 	Base    string // e.g. http://127.0.0.1:80
 	SlowSHA string // sha256 of /slow/big.bin
+	NetNS   string // the network namespace whose loopback Base is on ("" = the host's)
 }
 
 // StartTraffic starts all three against site.
@@ -50,15 +56,57 @@ func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, 
 	}
 	tr := &Traffic{}
 	var err error
-	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout}); err != nil {
+	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout, NetNS: site.NetNS}); err != nil {
 		return nil, err
 	}
-	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1}); err != nil {
+	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1, NetNS: site.NetNS}); err != nil {
 		tr.stream.Stop()
 		return nil, err
 	}
-	tr.dl = load.StartDownloads(ctx, cfg.Downloads, site.Base+"/slow/big.bin", SlowSize, site.SlowSHA)
+	file := load.File{URL: site.Base + "/slow/big.bin", Size: SlowSize, SHA256: site.SlowSHA, NetNS: site.NetNS}
+	if cfg.KeepDownloading {
+		tr.keep = startKeepDownloading(ctx, cfg.Downloads, file)
+	} else {
+		tr.dl = load.StartDownloads(ctx, cfg.Downloads, file)
+	}
 	return tr, nil
+}
+
+// keepDownloading runs n download loops until stopped.
+type keepDownloading struct {
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	results []load.DownloadResult
+}
+
+func startKeepDownloading(ctx context.Context, n int, f load.File) *keepDownloading {
+	k := &keepDownloading{stop: make(chan struct{})}
+	for range n {
+		k.wg.Go(func() {
+			for {
+				select {
+				case <-k.stop:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				r := load.Download(ctx, f)
+				k.mu.Lock()
+				k.results = append(k.results, r)
+				k.mu.Unlock()
+			}
+		})
+	}
+	return k
+}
+
+// wait lets the downloads in flight finish and returns every result.
+func (k *keepDownloading) wait() []load.DownloadResult {
+	close(k.stop)
+	k.wg.Wait()
+	return k.results
 }
 
 // TrafficResult is what the three saw.
@@ -74,8 +122,24 @@ type TrafficResult struct {
 func (tr *Traffic) Stop() TrafficResult {
 	var r TrafficResult
 	r.Wrk, r.WrkErr = tr.wrk.Wait()
+	return tr.stopRest(r)
+}
+
+// StopNow stops wrk and the stream at once, however long wrk was to run; the downloads in
+// flight finish.
+func (tr *Traffic) StopNow() TrafficResult {
+	var r TrafficResult
+	r.Wrk, r.WrkErr = tr.wrk.Stop()
+	return tr.stopRest(r)
+}
+
+func (tr *Traffic) stopRest(r TrafficResult) TrafficResult {
 	r.Stream = tr.stream.Stop()
-	r.Downloads = tr.dl.Wait()
+	if tr.keep != nil {
+		r.Downloads = tr.keep.wait()
+	} else {
+		r.Downloads = tr.dl.Wait()
+	}
 	return r
 }
 

@@ -88,8 +88,9 @@ nginx_deps() {
 
 include_list() {
 	{
+		# python3-apt: Ansible's modules, and its apt module, on the fleet tests' hosts.
 		printf '%s\n' systemd systemd-sysv dbus curl procps iproute2 \
-			policy-rcd-declarative policy-rcd-declarative-allow-all
+			policy-rcd-declarative policy-rcd-declarative-allow-all python3 python3-apt
 		nginx_deps
 	} | sort -u | paste -sd, -
 }

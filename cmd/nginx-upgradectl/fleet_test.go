@@ -41,8 +41,9 @@ type fleet struct {
 // brokenVersion is the version of the repository's rebuild of NEW whose workers die.
 func brokenVersion(b testbed.Builds) string { return b.NewVersion + "+workersdie1" }
 
-// fleetT brings up n hosts, one after another (each boot takes the machine's two cores).
-func fleetT(t *testing.T, n int) *fleet {
+// fleetT brings up n hosts, one after another (each boot takes the machine's two cores); with
+// ours, our .deb is installed on each, else the role installs it.
+func fleetT(t *testing.T, n int, ours bool) *fleet {
 	t.Helper()
 	b := testbed.BuildsT(t)
 	f := &fleet{broken: newBrokenDeb(t, b, brokenVersion(b))}
@@ -54,7 +55,9 @@ func fleetT(t *testing.T, n int) *fleet {
 			OwnNetwork: true,
 			Binds:      []nspawn.Bind{{Host: f.repo, Container: "/srv/repo", ReadOnly: true}},
 		})
-		installOurDeb(t, box)
+		if ours {
+			installOurDeb(t, box)
+		}
 		f.broken.addFaultLib(box)
 		// The fleet's only package source: the local repository.
 		box.Sh("rm -f /etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/repo ./' >/etc/apt/sources.list && apt-get -q update >/dev/null")
@@ -266,9 +269,13 @@ func agree(t *testing.T, h *fleetHost, res map[string]any, outcome string) audit
 // the new build, MainPID handed over, no restart, nothing failed; the play and each host's
 // journal tell the same runs.
 func TestFleetRollingSwapOfAllHosts(t *testing.T) {
-	f := fleetT(t, 3)
+	// The role installs our package first, from the .deb on the controller.
+	f := fleetT(t, 3, false)
 	b := f.hosts[0].Builds
-	inv := f.inventory(t, map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")}, nil)
+	inv := f.inventory(t, map[string]any{
+		"nginx_upgrade_deb":            packageT(t, "deb"),
+		"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, ""),
+	}, nil)
 	f.startTraffic(t)
 	p := f.runPlaybook(t, inv)
 	f.stopTraffic(t)
@@ -285,6 +292,9 @@ func TestFleetRollingSwapOfAllHosts(t *testing.T) {
 		master := oneMasterOn(t, h.Box, b.New, h.before)
 		if got := h.installedVersion(); got != b.NewVersion {
 			t.Errorf("%s: nginx %s installed, want %s", h.name, got, b.NewVersion)
+		}
+		if got := h.Sh("dpkg-query -W -f '${db:Status-Abbrev}' nginx-upgrade"); strings.TrimSpace(got) != "ii" {
+			t.Errorf("%s: nginx-upgrade package %q, want installed by the role", h.name, got)
 		}
 		run := agree(t, h, results[h.name], "success")
 		if run.NewMasterPID != master {
@@ -309,7 +319,10 @@ func TestFleetRollingSwapOfAllHosts(t *testing.T) {
 	for _, h := range f.hosts {
 		swapped[h.name] = h.Unit("nginx")
 	}
-	inv = f.inventory(t, map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.OldVersion, "")}, nil)
+	inv = f.inventory(t, map[string]any{
+		"nginx_upgrade_deb":            packageT(t, "deb"),
+		"nginx_upgrade_nginx_packages": nginxPackages(b.OldVersion, ""),
+	}, nil)
 	f.startTraffic(t)
 	p = f.runPlaybook(t, inv)
 	f.stopTraffic(t)
@@ -328,7 +341,7 @@ func TestFleetRollingSwapOfAllHosts(t *testing.T) {
 // fails, the play stops there (max_fail_percentage 0): the first host stays on the new build,
 // the third is untouched, and no request fails anywhere.
 func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
-	f := fleetT(t, 3)
+	f := fleetT(t, 3, true)
 	b := f.hosts[0].Builds
 	inv := f.inventory(t,
 		map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")},
@@ -402,7 +415,7 @@ func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
 // web2 runs what is on disk. Taking the binary on disk, exactly web1 and web3 would swap;
 // naming the new packages, web2 would too. Nothing changes.
 func TestFleetCheckModeReportsTheHostsThatWouldSwap(t *testing.T) {
-	f := fleetT(t, 3)
+	f := fleetT(t, 3, true)
 	b := f.hosts[0].Builds
 	for _, h := range []*fleetHost{f.hosts[0], f.hosts[2]} {
 		// As the role installs packages: the restart refused, the swap left to the caller.

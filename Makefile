@@ -46,10 +46,12 @@ install: build
 	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; journalctl --update-catalog; fi
 
 # Every way of swapping nginx side by side under the same load, medians of 3: docs/bench/
-# (results.md, results.json, one timeline SVG per method). About 7 minutes;
-# BENCH_FLAGS='-scale-only -out docs/bench/scale' runs the scale rows instead. The Go benchmark shows what finding a master's workers costs as /proc grows.
-bench: deps build
-	$(GO) run ./cmd/upgrade-bench -ctl $(BIN) -out docs/bench $(BENCH_FLAGS)
+# (results.md, results.json, one timeline SVG per method); the package rows run in containers
+# with our .deb from `make package`. About 10 minutes;
+# BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' runs only the package rows,
+# BENCH_FLAGS='-scale-only -out docs/bench/scale' the scale rows instead. The Go benchmark shows what finding a master's workers costs as /proc grows.
+bench: deps build package
+	$(GO) run ./cmd/upgrade-bench -ctl $(BIN) -deb "$$(ls $(DIST)/nginx-upgrade_*.deb)" -out docs/bench $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/bench/
 
 clean:

@@ -1,7 +1,9 @@
 // Command upgrade-bench compares ways of swapping a live nginx's binary under the same load
 // (`make bench`): nginx-upgradectl with and without its soak, the manual sequence from nginx's
-// docs, Debian's init-script `upgrade` action and a restart. It prints a table and writes
-// results.json, results.md and one timeline SVG per method to -out. -scale adds the scale rows.
+// docs, Debian's init-script `upgrade` action, a restart, and Debian's package upgrade under
+// systemd (in a container) with and without the nginx-upgrade package (-deb). It prints a table
+// and writes results.json, results.md and one timeline SVG per method to -out. -scale adds the
+// scale rows.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 
 type options struct {
 	ctl     string
+	deb     string
 	out     string
 	reps    int
 	scale   bool
@@ -39,6 +42,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.ctl, "ctl", "bin/nginx-upgradectl", "the nginx-upgradectl binary to measure")
+	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours row")
 	flag.StringVar(&o.out, "out", "docs/bench", "where results.json, results.md and the SVGs go")
 	flag.IntVar(&o.reps, "n", 3, "runs per method; the table reports medians")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale rows: 1/4/16 workers, idle connections, many swaps, the /proc benchmark")
@@ -116,7 +120,12 @@ func run(ctx context.Context, o options) error {
 		bench.Manual{},
 		bench.InitScript{Script: initScript},
 		bench.Restart{},
+		bench.DebianPackage{},
+		bench.DebianPackage{Ours: true, Deb: o.deb},
 	}, o.methods)
+	if err := checkDeb(methods, o.deb); err != nil {
+		return err
+	}
 
 	rep := &bench.Report{Command: command(), Revision: revision(ctx), Ctl: describeCtl(o.ctl, ctl),
 		Started: started, Machine: bench.ReadMachine(ctx, builds), Settings: bench.SettingsOf(bed, o.reps, testbed.SlowRate)}
@@ -208,6 +217,18 @@ func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[
 		rows = append(rows, row)
 	}
 	return rows, all, nil
+}
+
+// checkDeb makes sure the package row has its package, rather than measuring stock twice.
+func checkDeb(methods []bench.Method, deb string) error {
+	for _, m := range methods {
+		if p, ok := m.(bench.DebianPackage); ok && p.Ours {
+			if _, err := os.Stat(p.Deb); err != nil {
+				return fmt.Errorf("-deb %q: %w (build it with `make package`, or leave the row out with -methods)", deb, err)
+			}
+		}
+	}
+	return nil
 }
 
 func selectMethods(all []bench.Method, names string) []bench.Method {

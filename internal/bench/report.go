@@ -63,8 +63,7 @@ func countOf(runs []Run, f func(Run) int) Count {
 
 // Aggregate makes a row from a method's runs.
 func Aggregate(m Method, runs []Run) Row {
-	_, ours := m.(Ctl)
-	row := Row{Method: m.Name(), Describe: m.Describe(), Ours: ours, Runs: len(runs)}
+	row := Row{Method: m.Name(), Describe: m.Describe(), Ours: ours(m), Runs: len(runs)}
 	if len(runs) == 0 {
 		return row
 	}
@@ -98,6 +97,17 @@ func Aggregate(m Method, runs []Run) Row {
 	row.HelperCPUMS = med(func(r Run) float64 { return nonZero(r.HelperCPUMS) })
 	row.BusyMaxPct = Max(of(runs, func(r Run) float64 { return max(r.BusyBeforePct, r.BusyAfterPct) }))
 	return row
+}
+
+// ours reports whether m runs this project's helper: the goals apply to its row.
+func ours(m Method) bool {
+	switch m := m.(type) {
+	case Ctl:
+		return true
+	case DebianPackage:
+		return m.Ours
+	}
+	return false
 }
 
 // nonZero turns "not measured" (0) into -1, which medians skip.
@@ -143,6 +153,7 @@ func ChartOf(r Run, bed Bed, title string) Chart {
 			{Label: "swap window", From: msDur(r.SwapStartMS), To: msDur(r.SwapEndMS), Fill: "#fdf1e2"},
 		},
 	}
+	c.Events = slices.Clone(r.Events)
 	start := msDur(r.SwapStartMS)
 	if r.NewServingMS >= 0 {
 		c.Events = append(c.Events, Mark{"new serving", start + msDur(r.NewServingMS)})

@@ -43,17 +43,25 @@ type Spec struct {
 	Idle    int // idle keep-alive connections held open across the swap (0: none)
 }
 
-// RunOnce sets up a fresh prefix on the old build, starts the load, times the new build's cold
+// RunOnce runs spec once. A BoxMethod runs in a box of its own (see runInBox); any other method
+// runs on the host: see runOnHost.
+func RunOnce(ctx context.Context, bed Bed, spec Spec) (Run, error) {
+	if m, ok := spec.Method.(BoxMethod); ok {
+		return runInBox(ctx, bed, spec, m)
+	}
+	return runOnHost(ctx, bed, spec)
+}
+
+// runOnHost sets up a fresh prefix on the old build, starts the load, times the new build's cold
 // start in a prefix of its own (under that load, and before it with none), lets the load settle,
 // swaps with spec.Method, and measures. A failed setup is an error; a failed swap is recorded in
 // the Run.
-func RunOnce(ctx context.Context, bed Bed, spec Spec) (Run, error) {
+func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 	r := Run{Method: spec.Method.Name(), Rep: spec.Rep, Workers: spec.Workers}
-	busy, err := WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait)
-	if err != nil {
+	var err error
+	if r.BusyBeforePct, err = WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait); err != nil {
 		return r, err
 	}
-	r.BusyBeforePct = busy
 	dir, err := os.MkdirTemp(bed.TmpDir, "run-")
 	if err != nil {
 		return r, fmt.Errorf("run dir: %w", err)
@@ -107,7 +115,7 @@ func RunOnce(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 		defer idle.close()
 	}
 
-	tr, err := startTraffic(ctx, n, bed.Load, slowSHA)
+	tr, err := startTraffic(ctx, n.URL(""), bed.Load, slowSHA)
 	if err != nil {
 		return r, fmt.Errorf("start load: %w", err)
 	}
@@ -115,7 +123,13 @@ func RunOnce(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 		tr.stop()
 		return r, err
 	}
-	if err := r.swap(ctx, bed, spec, n, old, tr); err != nil {
+	subj := subject{
+		env:      Env{Nginx: n, Workers: spec.Workers, Clock: tr.clock},
+		old:      old,
+		serving:  func() (nginx.Proc, bool) { return serving(n.PidFile, old, spec.Workers) },
+		endState: func(nm nginx.Proc) string { return endState(n, nm, spec.Workers) },
+	}
+	if err := r.swap(ctx, bed, spec.Method, subj, tr); err != nil {
 		tr.stop()
 		return r, err
 	}
@@ -152,8 +166,16 @@ func (r *Run) floorUnderLoad(ctx context.Context, bed Bed, floor *testbed.Nginx,
 	return nil
 }
 
+// subject is the nginx a run swaps, as the method, the watch and the check at the end see it.
+type subject struct {
+	env      Env
+	old      nginx.Proc                // the old master, as the host sees it
+	serving  func() (nginx.Proc, bool) // a new master once it has all its workers
+	endState func(nginx.Proc) string   // "ok", or what is wrong after the swap with this new master
+}
+
 // swap runs the method while watching for the new master and the old one's end.
-func (r *Run) swap(ctx context.Context, bed Bed, spec Spec, n *testbed.Nginx, old nginx.Proc, tr *traffic) error {
+func (r *Run) swap(ctx context.Context, bed Bed, m Method, s subject, tr *traffic) error {
 	// A floor measurement slowed by a busy machine must not leave the steady window short.
 	at := max(bed.SwapAt, msDur(r.SteadyFromMS)+bed.MinSteady)
 	select {
@@ -163,12 +185,12 @@ func (r *Run) swap(ctx context.Context, bed Bed, spec Spec, n *testbed.Nginx, ol
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	w := startWatch(wctx, n.PidFile, old, spec.Workers, tr.clock)
+	w := startWatch(wctx, s.serving, s.old, tr.clock)
 
 	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	start := tr.clock(time.Now())
-	out, err := spec.Method.Swap(mctx, Env{Nginx: n, Workers: spec.Workers, Clock: tr.clock})
+	out, err := m.Swap(mctx, s.env)
 	returned := tr.clock(time.Now())
 	if err != nil {
 		r.Error = err.Error()
@@ -192,7 +214,7 @@ func (r *Run) swap(ctx context.Context, bed Bed, spec Spec, n *testbed.Nginx, ol
 			break
 		}
 	}
-	r.EndState = endState(n, nm, spec.Workers)
+	r.EndState = s.endState(nm)
 	r.Took = r.EndState == "ok"
 	return nil
 }

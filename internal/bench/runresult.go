@@ -63,8 +63,11 @@ type Run struct {
 	BusyBeforePct float64 `json:"busy_before_pct"`
 	BusyAfterPct  float64 `json:"busy_after_pct"`
 
-	Marks []Mark      `json:"marks"`
-	Idle  *IdleResult `json:"idle,omitempty"`
+	Marks []Mark `json:"marks"`
+	// More moments the bench saw than the new master serving and the old one gone: in a box,
+	// when the pid file first named each new master.
+	Events []Mark      `json:"events,omitempty"`
+	Idle   *IdleResult `json:"idle,omitempty"`
 
 	timeline []load.Bucket
 	cuts     []Mark // when downloads were cut
@@ -112,7 +115,10 @@ func (r *Run) measure(bed Bed, res trafficResult) {
 	}
 	r.AfterSignals = latencyInSpans(res.Stream, spans)
 	r.AfterSignalsP99Ratio = Ratio(r.AfterSignals.P99MS, r.Steady.P99MS)
-	r.FloorRatio = Ratio(r.NewServingMS, r.FloorMS)
+	r.FloorRatio = -1 // no floor measured (a run in a box)
+	if r.FloorMS > 0 {
+		r.FloorRatio = Ratio(r.NewServingMS, r.FloorMS)
+	}
 	r.timeline = res.Stream.Timeline(bed.Bucket)
 }
 

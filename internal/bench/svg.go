@@ -36,7 +36,8 @@ const (
 	svgW, svgH     = 960, 540
 	plotL, plotR   = 64, 940
 	labelTop       = 80       // first row of mark labels
-	labelRows      = 5        // rows of mark labels, staggered so that close marks stay readable
+	labelRows      = 6        // rows of mark labels, staggered so that close marks stay readable
+	labelStep      = 12       // between rows: six fit above the requests panel's own label
 	reqTop, reqBot = 150, 330 // requests per bucket
 	p99Top, p99Bot = 370, 490 // p99 per bucket
 )
@@ -164,7 +165,7 @@ func (c Chart) marks(b *bytes.Buffer, x func(time.Duration) float64) {
 		if !l.signal {
 			color, dash = "#888", "2,3"
 		}
-		ly := float64(labelTop + 13*row)
+		ly := float64(labelTop + labelStep*row)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%d" stroke="%s" stroke-dasharray="%s"/>`+"\n", px, ly+2, px, p99Bot, color, dash)
 		text(b, px+2, ly, "start", fmt.Sprintf("fill=\"%s\" font-size=\"11\"", color), l.m.Label)
 	}

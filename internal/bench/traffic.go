@@ -59,22 +59,24 @@ type trafficResult struct {
 	Downloads []load.DownloadResult
 }
 
-func startTraffic(ctx context.Context, n *testbed.Nginx, l Load, slowSHA string) (*traffic, error) {
+// startTraffic starts the load against the nginx serving base (e.g. http://127.0.0.1:8080), whose
+// slowPath has slowSHA.
+func startTraffic(ctx context.Context, base string, l Load, slowSHA string) (*traffic, error) {
 	tr := &traffic{}
 	var err error
-	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: n.URL("/"), Rate: l.Rate, Timeout: l.Timeout}); err != nil {
+	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: base + "/", Rate: l.Rate, Timeout: l.Timeout}); err != nil {
 		return nil, err
 	}
 	// The stream's clock starts inside StartStream; this is at most microseconds later.
 	tr.start = time.Now()
-	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: n.URL("/"), Duration: l.Duration, Connections: l.WrkConns, Threads: 1}); err != nil {
+	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: base + "/", Duration: l.Duration, Connections: l.WrkConns, Threads: 1}); err != nil {
 		tr.stream.Stop()
 		return nil, err
 	}
 	// A download lasts DownloadSize at 1 MiB/s; the deadline only catches one that hangs.
 	dctx, cancel := context.WithTimeout(ctx, time.Duration(l.DownloadSize>>20)*time.Second+time.Minute)
 	tr.cancelDL = cancel
-	tr.dl = load.StartDownloads(dctx, l.Downloads, load.File{URL: n.URL(slowPath), Size: l.DownloadSize, SHA256: slowSHA})
+	tr.dl = load.StartDownloads(dctx, l.Downloads, load.File{URL: base + slowPath, Size: l.DownloadSize, SHA256: slowSHA})
 	return tr, nil
 }
 

@@ -18,11 +18,19 @@ func serving(pidFile string, old nginx.Proc, workers int) (nginx.Proc, bool) {
 		return nginx.Proc{}, false
 	}
 	p, err := nginx.ReadProc(pid)
-	if err != nil || (p.Pid == old.Pid && p.StartTime == old.StartTime) {
+	if err != nil {
 		return nginx.Proc{}, false
 	}
-	ws, _, err := nginx.Workers(pid)
-	return p, err == nil && len(ws) == workers
+	return p, newServing(p, old, workers)
+}
+
+// newServing reports whether p, a master a pid file names, is not old and has all its workers.
+func newServing(p, old nginx.Proc, workers int) bool {
+	if p.Pid == 0 || (p.Pid == old.Pid && p.StartTime == old.StartTime) {
+		return false
+	}
+	ws, _, err := nginx.Workers(p.Pid)
+	return err == nil && len(ws) == workers
 }
 
 // watch records, on the load's timeline, the first moment a new master has all its workers and
@@ -33,8 +41,9 @@ type watch struct {
 	newMaster           nginx.Proc
 }
 
-// startWatch polls until both were seen or ctx ends.
-func startWatch(ctx context.Context, pidFile string, old nginx.Proc, workers int, clock func(time.Time) time.Duration) *watch {
+// startWatch polls until both were seen or ctx ends. newServing returns a new master once it has
+// all its workers.
+func startWatch(ctx context.Context, newServing func() (nginx.Proc, bool), old nginx.Proc, clock func(time.Time) time.Duration) *watch {
 	w := &watch{done: make(chan struct{}), newServing: -1, oldGone: -1}
 	go func() {
 		defer close(w.done)
@@ -43,7 +52,7 @@ func startWatch(ctx context.Context, pidFile string, old nginx.Proc, workers int
 		for w.newServing < 0 || w.oldGone < 0 {
 			now := time.Now()
 			if w.newServing < 0 {
-				if p, ok := serving(pidFile, old, workers); ok {
+				if p, ok := newServing(); ok {
 					w.newServing, w.newMaster = clock(now), p
 				}
 			}

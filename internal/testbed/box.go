@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,10 +37,14 @@ func boxSite(port int) string {
 
 // Box is a real systemd (PID 1, journald, D-Bus) in a container, running the older Debian nginx
 // build installed with dpkg under its stock nginx.service.
+//
+// The methods that return no error (Sh, Copy, Write, Unit, ...) fail the test of a box made by
+// BoxWithT; a box made by NewBox has no test and uses the error-returning ones.
 type Box struct {
 	*nspawn.Container
 	Builds Builds
 	Site   Site
+	tmp    string // host files for the box (the slow file, what Write copies in); gone at Close
 	t      testing.TB
 }
 
@@ -56,6 +61,36 @@ type BoxOptions struct {
 	OwnNetwork bool
 }
 
+// boxSetupTimeout bounds setting up a booted box: dpkg, the slow file, a restart, the site.
+const boxSetupTimeout = 3 * time.Minute
+
+// NewBox boots a box as opts say and sets it up, within ctx (which also bounds the wait for the
+// host's container lock). Close tears it down.
+func NewBox(ctx context.Context, opts BoxOptions) (*Box, error) {
+	b, err := LoadBuilds()
+	if err != nil {
+		return nil, err
+	}
+	c, err := nspawn.Boot(ctx, bootOptions(b, opts))
+	if err != nil {
+		return nil, err
+	}
+	box, err := setUpBox(ctx, c, b, opts)
+	if err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return box, nil
+}
+
+// Close halts the box and removes its host files.
+func (b *Box) Close() error {
+	err := b.Container.Close()
+	if rerr := os.RemoveAll(b.tmp); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("remove box files: %w", rerr))
+	}
+	return err
+}
+
 // BoxT boots a box on the host's network; ctl is as in BoxOptions. The box is torn down when the
 // test ends.
 func BoxT(t testing.TB, ctl string) *Box {
@@ -69,44 +104,92 @@ func BoxBindT(t testing.TB, ctl string, binds ...nspawn.Bind) *Box {
 	return BoxWithT(t, BoxOptions{Ctl: ctl, Binds: binds})
 }
 
-// BoxWithT boots a box as opts say; it is torn down when the test ends.
+// BoxWithT boots a box as opts say; it is torn down when the test ends (nspawn.BootT prints the
+// box's journal then if the test failed).
 func BoxWithT(t testing.TB, opts BoxOptions) *Box {
 	t.Helper()
 	b := BuildsT(t)
-	debs := filepath.Dir(b.OldDebs)
-	binds := append([]nspawn.Bind{{Host: debs, Container: "/debs", ReadOnly: true}}, opts.Binds...)
-	c := nspawn.BootT(t, nspawn.Options{Binds: binds, PrivateNetwork: opts.OwnNetwork})
+	c := nspawn.BootT(t, bootOptions(b, opts))
+	ctx, cancel := context.WithTimeout(context.Background(), boxSetupTimeout)
+	defer cancel()
+	box, err := setUpBox(ctx, c, b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box.t = t
+	t.Cleanup(func() { os.RemoveAll(box.tmp) })
+	return box
+}
+
+func bootOptions(b Builds, opts BoxOptions) nspawn.Options {
+	binds := append([]nspawn.Bind{{Host: filepath.Dir(b.OldDebs), Container: "/debs", ReadOnly: true}}, opts.Binds...)
+	return nspawn.Options{Binds: binds, PrivateNetwork: opts.OwnNetwork}
+}
+
+// setUpBox installs the older nginx with dpkg in a booted container, adds the test site and,
+// with opts.Ctl, the helper, and waits until the site serves.
+func setUpBox(ctx context.Context, c *nspawn.Container, b Builds, opts BoxOptions) (*Box, error) {
 	port, netns := BoxPort, ""
 	if opts.OwnNetwork {
 		port, netns = 80, c.NetNS()
 	}
-	box := &Box{Container: c, Builds: b, Site: Site{Base: fmt.Sprintf("http://127.0.0.1:%d", port), NetNS: netns}, t: t}
-	box.Sh(fmt.Sprintf("dpkg -i /debs/%s/nginx-common_*.deb /debs/%s/nginx_*.deb >/dev/null", b.OldVersion, b.OldVersion))
+	tmp, err := os.MkdirTemp("", "box-")
+	if err != nil {
+		return nil, fmt.Errorf("box files: %w", err)
+	}
+	box := &Box{Container: c, Builds: b, Site: Site{Base: fmt.Sprintf("http://127.0.0.1:%d", port), NetNS: netns}, tmp: tmp}
+	if err := box.setUp(ctx, port, opts.Ctl); err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("set up box %s: %w", c.Name(), err)
+	}
+	return box, nil
+}
 
-	slow := filepath.Join(t.TempDir(), "big.bin")
+func (b *Box) setUp(ctx context.Context, port int, ctl string) error {
+	old := b.Builds.OldVersion
+	if _, err := b.Shell(ctx, fmt.Sprintf("dpkg -i /debs/%s/nginx-common_*.deb /debs/%[1]s/nginx_*.deb >/dev/null", old)); err != nil {
+		return fmt.Errorf("install nginx %s: %w", old, err)
+	}
+	slow := filepath.Join(b.tmp, "big.bin")
 	sum, err := load.WriteFile(slow, SlowSize)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	box.Site.SlowSHA = sum
-	box.Sh("mkdir -p /var/www/html/slow")
-	box.Copy(slow, "/var/www/html/slow/big.bin")
-	box.Write("/etc/nginx/conf.d/nginx-upgrade-test.conf", boxSite(port))
-	box.Sh("systemctl restart nginx")
-	if opts.Ctl != "" {
-		box.InstallHelper(opts.Ctl)
+	b.Site.SlowSHA = sum
+	if _, err := b.Shell(ctx, "mkdir -p /var/www/html/slow"); err != nil {
+		return err
 	}
-	box.WaitServing()
-	return box
+	if err := b.CopyIn(slow, "/var/www/html/slow/big.bin"); err != nil {
+		return err
+	}
+	if err := b.WriteFile("/etc/nginx/conf.d/nginx-upgrade-test.conf", boxSite(port)); err != nil {
+		return err
+	}
+	if _, err := b.Shell(ctx, "systemctl restart nginx"); err != nil {
+		return err
+	}
+	if ctl != "" {
+		if err := b.installHelper(ctx, ctl); err != nil {
+			return err
+		}
+	}
+	return b.AwaitServing(ctx)
 }
 
 // InstallHelper installs nginx-upgradectl and the units as `make install` does.
 func (b *Box) InstallHelper(ctl string) {
+	b.t.Helper()
+	b.must(b.withTimeout(func(ctx context.Context) error { return b.installHelper(ctx, ctl) }))
+}
+
+func (b *Box) installHelper(ctx context.Context, ctl string) error {
 	root, err := RepoRoot()
 	if err != nil {
-		b.t.Fatal(err)
+		return err
 	}
-	b.Copy(ctl, "/usr/sbin/nginx-upgradectl")
+	if err := b.CopyIn(ctl, "/usr/sbin/nginx-upgradectl"); err != nil {
+		return err
+	}
 	for src, dst := range map[string]string{
 		"systemd/nginx-upgrade.service":              "/usr/lib/systemd/system/nginx-upgrade.service",
 		"systemd/nginx.service.d/nginx-upgrade.conf": "/usr/lib/systemd/system/nginx.service.d/nginx-upgrade.conf",
@@ -114,40 +197,76 @@ func (b *Box) InstallHelper(ctl string) {
 		"systemd/nginx-upgrade.default":              "/etc/default/nginx-upgrade",
 		"systemd/nginx-upgradectl.catalog":           "/usr/lib/systemd/catalog/nginx-upgradectl.catalog",
 	} {
-		b.Sh("mkdir -p " + filepath.Dir(dst))
-		b.Copy(filepath.Join(root, src), dst)
+		if _, err := b.Shell(ctx, "mkdir -p "+filepath.Dir(dst)); err != nil {
+			return err
+		}
+		if err := b.CopyIn(filepath.Join(root, src), dst); err != nil {
+			return err
+		}
 	}
-	b.Sh("chmod 0755 /usr/sbin/nginx-upgradectl && systemctl daemon-reload && journalctl --update-catalog && systemctl start nginx-upgrade")
+	_, err = b.Shell(ctx, "chmod 0755 /usr/sbin/nginx-upgradectl && systemctl daemon-reload && journalctl --update-catalog && systemctl start nginx-upgrade")
+	return err
+}
+
+// shTimeout bounds each command of the methods that fail the test.
+const shTimeout = 2 * time.Minute
+
+// withTimeout runs f with a context bounded by shTimeout.
+func (b *Box) withTimeout(f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// must fails the test of the box on err.
+func (b *Box) must(err error) {
+	b.t.Helper()
+	if err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 // Sh runs a shell script in the box and fails the test if it fails.
 func (b *Box) Sh(script string) string {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := b.Shell(ctx, script)
-	if err != nil {
-		b.t.Fatalf("in the box: %s: %v\n%s", script, err, out)
-	}
+	var out string
+	b.must(b.withTimeout(func(ctx context.Context) (err error) {
+		out, err = b.Shell(ctx, script)
+		return err
+	}))
 	return out
 }
 
 // Copy copies a host file into the box (write and rename, as dpkg does), keeping its mode.
 func (b *Box) Copy(host, path string) {
 	b.t.Helper()
-	if err := b.CopyIn(host, path); err != nil {
-		b.t.Fatal(err)
-	}
+	b.must(b.CopyIn(host, path))
 }
 
 // Write writes text to path in the box.
 func (b *Box) Write(path, text string) {
 	b.t.Helper()
-	tmp := filepath.Join(b.t.TempDir(), filepath.Base(path))
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		b.t.Fatal(err)
+	b.must(b.WriteFile(path, text))
+}
+
+// WriteFile writes text to path in the box, through a host file as Copy does.
+func (b *Box) WriteFile(path, text string) error {
+	tmp, err := os.CreateTemp(b.tmp, filepath.Base(path))
+	if err != nil {
+		return fmt.Errorf("write %s in the box: %w", path, err)
 	}
-	b.Copy(tmp, path)
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(text)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s in the box: %w", path, err)
+	}
+	return b.CopyIn(tmp.Name(), path)
 }
 
 // WaitServing waits until nginx.service is active and the test site answers, asked from inside
@@ -156,16 +275,25 @@ func (b *Box) WaitServing() {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	b.must(b.AwaitServing(ctx))
+}
+
+// AwaitServing is WaitServing within ctx, returning an error.
+func (b *Box) AwaitServing(ctx context.Context) error {
+	var last Unit
 	err := wait.Until(ctx, 50*time.Millisecond, func() (bool, error) {
-		if !b.Unit("nginx").Running() {
+		u, err := b.ReadUnit(ctx, "nginx")
+		if err != nil || !u.Running() {
+			last = u
 			return false, nil
 		}
-		_, _, err := b.Exec(ctx, "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", b.Site.Base+"/health")
+		_, _, err = b.Exec(ctx, "curl", "-fsS", "-o", "/dev/null", "--max-time", "2", b.Site.Base+"/health")
 		return err == nil, nil
 	})
 	if err != nil {
-		b.t.Fatalf("nginx in the box does not serve: %v; unit: %+v", err, b.Unit("nginx"))
+		return fmt.Errorf("nginx in the box does not serve: %w; unit: %+v", err, last)
 	}
+	return nil
 }
 
 // Unit is what `systemctl show` says about a unit.
@@ -182,7 +310,20 @@ func (u Unit) Running() bool { return u.ActiveState == "active" && u.SubState ==
 // Unit reads a unit's state with systemctl.
 func (b *Box) Unit(name string) Unit {
 	b.t.Helper()
-	out := b.Sh("systemctl show -p MainPID -p ActiveState -p SubState -p ActiveEnterTimestampMonotonic " + name)
+	var u Unit
+	b.must(b.withTimeout(func(ctx context.Context) (err error) {
+		u, err = b.ReadUnit(ctx, name)
+		return err
+	}))
+	return u
+}
+
+// ReadUnit reads a unit's state with systemctl.
+func (b *Box) ReadUnit(ctx context.Context, name string) (Unit, error) {
+	out, err := b.Shell(ctx, "systemctl show -p MainPID -p ActiveState -p SubState -p ActiveEnterTimestampMonotonic "+name)
+	if err != nil {
+		return Unit{}, err
+	}
 	var u Unit
 	for line := range strings.Lines(out) {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
@@ -197,7 +338,7 @@ func (b *Box) Unit(name string) Unit {
 			u.ActiveEnter = v
 		}
 	}
-	return u
+	return u, nil
 }
 
 // Masters returns the container pids of every nginx master in the box.

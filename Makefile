@@ -49,10 +49,10 @@ install: build
 # (results.md, results.json, one timeline SVG per method); the package rows run in containers
 # with our .deb from `make package`. About 10 minutes;
 # BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' runs only the package rows,
-# BENCH_FLAGS='-scale-only -out docs/bench/scale' the scale rows instead. The Go benchmark shows what finding a master's workers costs as /proc grows.
+# BENCH_FLAGS='-scale-only -out docs/bench/scale' the scale rows instead. The Go benchmarks show what finding a master's workers costs as /proc grows, and its listeners among many sockets.
 bench: deps build package
 	$(GO) run ./cmd/upgrade-bench -ctl $(BIN) -deb "$$(ls $(DIST)/nginx-upgrade_*.deb)" -out docs/bench $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/bench/
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/bench/ ./internal/health/
 
 clean:
 	rm -rf bin dist

@@ -16,13 +16,32 @@ import (
 const tcpListen = "0A"
 
 // Listeners returns dialable addresses of the TCP sockets pid listens on. Wildcard addresses are
-// dialled on loopback. Sockets are matched by inode between /proc/PID/fd and the network tables of
-// pid's own network namespace, so this works for an nginx in a container too.
+// dialled on loopback. Sockets are matched by inode between /proc/PID/fd and the listening sockets
+// of pid's network namespace: asked of the kernel (sock_diag) when that is this process's, else
+// read from pid's own network tables, so this works for an nginx in a container too.
 func Listeners(pid int) ([]string, error) {
 	inodes, err := socketInodes(pid)
 	if err != nil {
 		return nil, err
 	}
+	if sameNetNS(pid) {
+		// Without sock_diag (inet_diag not built, or not loadable here) the tables still work.
+		if all, err := diagListeners(); err == nil {
+			var addrs []string
+			for _, l := range all {
+				if inodes[fmtInode(l.inode)] {
+					addrs = append(addrs, l.addr)
+				}
+			}
+			sort.Strings(addrs)
+			return addrs, nil
+		}
+	}
+	return tableListeners(pid, inodes)
+}
+
+// tableListeners finds the listeners among inodes in /proc/PID/net/tcp and tcp6.
+func tableListeners(pid int, inodes map[string]bool) ([]string, error) {
 	var addrs []string
 	for _, table := range []string{"tcp", "tcp6"} {
 		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
@@ -39,6 +58,9 @@ func Listeners(pid int) ([]string, error) {
 	sort.Strings(addrs)
 	return addrs, nil
 }
+
+// fmtInode writes an inode as /proc/PID/fd's socket:[N] links do.
+func fmtInode(ino uint32) string { return strconv.FormatUint(uint64(ino), 10) }
 
 func socketInodes(pid int) (map[string]bool, error) {
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
@@ -96,6 +118,12 @@ func parseAddr(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("bad port in %q", s)
 	}
+	return dialable(raw, uint16(port)), nil
+}
+
+// dialable makes host:port of a listening socket's address (4 or 16 bytes, network order): a
+// wildcard is dialled on loopback.
+func dialable(raw []byte, port uint16) string {
 	ip := net.IP(raw)
 	if ip.IsUnspecified() {
 		ip = net.IPv4(127, 0, 0, 1)
@@ -103,5 +131,5 @@ func parseAddr(s string) (string, error) {
 			ip = net.IPv6loopback
 		}
 	}
-	return net.JoinHostPort(ip.String(), strconv.FormatUint(port, 10)), nil
+	return net.JoinHostPort(ip.String(), strconv.FormatUint(uint64(port), 10))
 }

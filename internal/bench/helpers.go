@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -83,14 +82,13 @@ func sampleHelpersOnce(procRoot string, seen map[string]helperUse) {
 			continue // it exited while we looked: its last sample stands
 		}
 		p, err1 := nginx.ParseStat(stat)
-		ticks, err2 := parseCPUTicks(stat)
-		hwm, err3 := parseVmHWM(string(status))
-		if err1 != nil || err2 != nil || err3 != nil {
+		hwm, err2 := parseVmHWM(string(status))
+		if err1 != nil || err2 != nil {
 			continue
 		}
 		key := fmt.Sprintf("%d@%d", p.Pid, p.StartTime)
 		u := seen[key]
-		seen[key] = helperUse{hwmKiB: max(u.hwmKiB, hwm), cpu: max(u.cpu, time.Duration(ticks)*clockTick)}
+		seen[key] = helperUse{hwmKiB: max(u.hwmKiB, hwm), cpu: max(u.cpu, time.Duration(p.CPUTicks)*clockTick)}
 	}
 }
 
@@ -111,26 +109,4 @@ func totalUse(seen map[string]helperUse) *Usage {
 func isHelperUpgrade(cmdline []byte) bool {
 	args := bytes.Split(cmdline, []byte{0})
 	return len(args) > 1 && filepath.Base(string(args[0])) == "nginx-upgradectl" && string(args[1]) == "upgrade"
-}
-
-// parseCPUTicks sums utime, stime, cutime and cstime (fields 14 to 17) of /proc/PID/stat, in
-// clock ticks. Fields are counted from the last ')': the command name may hold anything.
-func parseCPUTicks(stat []byte) (int64, error) {
-	end := bytes.LastIndexByte(stat, ')')
-	if end < 0 {
-		return 0, fmt.Errorf("no command name in parentheses")
-	}
-	f := strings.Fields(string(stat[end+1:]))
-	if len(f) < 15 {
-		return 0, fmt.Errorf("only %d fields after the command name", len(f))
-	}
-	var sum int64
-	for _, v := range f[11:15] { // f[0] is field 3, the state
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("bad CPU time field %q: %w", v, err)
-		}
-		sum += n
-	}
-	return sum, nil
 }

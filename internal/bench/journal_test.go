@@ -79,17 +79,3 @@ func TestIsHelperUpgrade(t *testing.T) {
 		}
 	}
 }
-
-func TestParseCPUTicks(t *testing.T) {
-	// utime 7, stime 3, cutime 20, cstime 5 (fields 14 to 17); a name with ") " in it.
-	stat := "8239 (odd) name) R 8236 8236 17425 0 -1 4194304 99 0 0 0 7 3 20 5 20 0 1 0 1088590 3133440 407"
-	got, err := parseCPUTicks([]byte(stat))
-	if err != nil || got != 35 {
-		t.Errorf("parseCPUTicks = %d, %v; want 35", got, err)
-	}
-	for _, bad := range []string{"8239 cat R 1 2", "8239 (cat) R 1 2 3", "8239 (cat) R 8236 8236 17425 0 -1 4194304 99 0 0 0 x 3 20 5 20"} {
-		if _, err := parseCPUTicks([]byte(bad)); err == nil {
-			t.Errorf("parseCPUTicks(%q) took it", bad)
-		}
-	}
-}

@@ -61,7 +61,9 @@ func renderStat(p Proc, comm []byte) []byte {
 	b = append(b, ") "...)
 	b = append(b, p.State, ' ') // the raw byte: %c would UTF-8-encode a byte ≥ 0x80
 	b = strconv.AppendInt(b, int64(p.PPid), 10)
-	b = append(b, " 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 "...)
+	b = append(b, " 0 0 0 -1 4194304 0 0 0 0 "...)
+	b = strconv.AppendInt(b, p.CPUTicks, 10) // all of it as utime: the sum is what counts
+	b = append(b, " 0 0 0 20 0 1 0 "...)
 	b = strconv.AppendUint(b, p.StartTime, 10)
 	b = append(b, " 10502144 1652 18446744073709551615 0 0 0 0 0 0 0 1073745920 402745863 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"...)
 	return b

@@ -19,6 +19,19 @@ func TestParseStatCountsFieldsFromTheLastParenthesis(t *testing.T) {
 	}
 }
 
+func TestParseStatSumsCPUTimes(t *testing.T) {
+	// utime 7, stime 3, cutime 20, cstime 5 (fields 14 to 17); a name with ") " in it.
+	stat := "8239 (odd) name) R 8236 8236 17425 0 -1 4194304 99 0 0 0 7 3 20 5 20 0 1 0 1088590 3133440 407"
+	p, err := ParseStat([]byte(stat))
+	if err != nil || p.CPUTicks != 35 {
+		t.Errorf("ParseStat = %+v, %v; want CPUTicks 35", p, err)
+	}
+	bad := "8239 (cat) R 8236 8236 17425 0 -1 4194304 99 0 0 0 x 3 20 5 20 0 1 0 1088590 3133440 407"
+	if _, err := ParseStat([]byte(bad)); err == nil {
+		t.Errorf("ParseStat(%q) took a bad utime", bad)
+	}
+}
+
 func TestParseStatRejectsGarbage(t *testing.T) {
 	for _, s := range []string{"", "4242", "4242 (nginx S 1", "x (nginx) S 1 2 3", "4242 (nginx) S one 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20"} {
 		if _, err := ParseStat([]byte(s)); err == nil {

@@ -19,6 +19,7 @@ type Proc struct {
 	PPid      int
 	State     byte   // from /proc/PID/stat: R, S, D, Z, ...
 	StartTime uint64 // clock ticks after boot; with Pid, identifies the process
+	CPUTicks  int64  // utime+stime+cutime+cstime: CPU of the process and the children it waited for
 	Title     string // /proc/PID/cmdline joined by spaces; nginx rewrites it ("nginx: worker process")
 }
 
@@ -90,7 +91,15 @@ func ParseStat(b []byte) (Proc, error) {
 	if err != nil {
 		return Proc{}, fmt.Errorf("bad starttime field %q", f[19])
 	}
-	return Proc{Pid: pid, PPid: ppid, State: f[0][0], StartTime: start}, nil
+	var cpu int64
+	for _, v := range f[11:15] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return Proc{}, fmt.Errorf("bad CPU time field %q", v)
+		}
+		cpu += n
+	}
+	return Proc{Pid: pid, PPid: ppid, State: f[0][0], StartTime: start, CPUTicks: cpu}, nil
 }
 
 // ParseCmdline turns NUL-separated argv into one line. nginx overwrites its argv with a title and

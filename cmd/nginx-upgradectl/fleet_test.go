@@ -34,7 +34,7 @@ type fleetHost struct {
 
 type fleet struct {
 	hosts  []*fleetHost
-	repo   string // the local apt repository, at the same path in every host
+	repo   string // the local apt repository, at /srv/repo in every host
 	broken brokenDeb
 }
 
@@ -191,7 +191,7 @@ func (f *fleet) runPlaybook(t *testing.T, inventory string, args ...string) play
 	return p
 }
 
-// results returns what each host's tasks registered under key (a fact the role sets, such as
+// fact returns what each host's tasks set as the fact key (such as
 // nginx_upgrade_result), the last one per host.
 func (p play) fact(key string) map[string]map[string]any {
 	got := map[string]map[string]any{}

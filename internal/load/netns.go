@@ -12,50 +12,54 @@ import (
 
 // dialIn dials from inside the network namespace held by the file nsPath (/proc/PID/ns/net of a
 // container's process, say), so that load reaches a server on that namespace's own loopback.
-// A socket belongs to the namespace of the thread that created it, for good: the dial runs on a
-// thread of its own that joins the namespace, creates and connects the socket, and goes back.
 func dialIn(ctx context.Context, nsPath string, d *net.Dialer, network, address string) (net.Conn, error) {
-	type dialed struct {
-		conn net.Conn
-		err  error
+	var conn net.Conn
+	var derr error
+	if err := inNetNS(nsPath, func() { conn, derr = d.DialContext(ctx, network, address) }); err != nil {
+		if conn != nil {
+			conn.Close()
+		}
+		return nil, fmt.Errorf("dial %s: %w", address, err)
 	}
-	ch := make(chan dialed, 1)
+	return conn, derr
+}
+
+// inNetNS runs fn on a thread that has joined the network namespace held by nsPath. A socket
+// belongs to the namespace of the thread that created it, for good: a socket fn creates stays
+// there. The thread goes back to its own namespace afterwards; one that cannot stays locked, and
+// Go ends it with its goroutine rather than run other goroutines in the wrong namespace.
+func inNetNS(nsPath string, fn func()) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		conn, err, back := dialOnThread(ctx, nsPath, d, network, address)
-		// A thread that could not go back stays locked: when this goroutine ends, Go ends the
-		// thread rather than run other goroutines in the wrong namespace.
+		back, err := runInNetNS(nsPath, fn)
 		if back {
 			runtime.UnlockOSThread()
 		}
-		ch <- dialed{conn, err}
+		errc <- err
 	}()
-	r := <-ch
-	return r.conn, r.err
+	return <-errc
 }
 
-// dialOnThread must run on a locked thread; back reports whether the thread is in its own
+// runInNetNS must run on a locked thread; back reports whether the thread is in its own
 // namespace again.
-func dialOnThread(ctx context.Context, nsPath string, d *net.Dialer, network, address string) (conn net.Conn, err error, back bool) {
+func runInNetNS(nsPath string, fn func()) (back bool, err error) {
 	own, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
-		return nil, fmt.Errorf("dial %s in %s: %w", address, nsPath, err), true
+		return true, err
 	}
 	defer own.Close()
 	target, err := os.Open(nsPath)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s in %s: %w", address, nsPath, err), true
+		return true, err
 	}
 	defer target.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("dial %s: join network namespace %s: %w", address, nsPath, err), true
+		return true, fmt.Errorf("join network namespace %s: %w", nsPath, err)
 	}
-	conn, err = d.DialContext(ctx, network, address)
-	if serr := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); serr != nil {
-		if conn != nil {
-			conn.Close()
-		}
-		return nil, fmt.Errorf("dial %s: return from network namespace %s: %w", address, nsPath, serr), false
+	fn()
+	if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err != nil {
+		return false, fmt.Errorf("return from network namespace %s: %w", nsPath, err)
 	}
-	return conn, err, true
+	return true, nil
 }

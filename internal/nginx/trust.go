@@ -13,8 +13,12 @@ import (
 // run their code as root. systemd applies the same rule to PIDFile=.
 var ErrUntrusted = errors.New("not trusted")
 
-// TrustPidFile checks that path is a regular file (not a symlink), owned by root, writable by no
-// one else, in a directory only root can write.
+// TrustedOwner reports whether uid may own what the helper acts on: root, or the user the helper
+// runs as (an unprivileged run can only harm that user, as systemd --user trusts its own PIDFile=).
+func TrustedOwner(uid uint32) bool { return uid == 0 || uid == uint32(os.Geteuid()) }
+
+// TrustPidFile checks that path is a regular file (not a symlink), owned by root (or the helper's
+// own user, see TrustedOwner), writable by no one else, in a directory only its owner can write.
 func TrustPidFile(path string) error {
 	if err := trustFile(path, "pid file"); err != nil {
 		return err
@@ -53,7 +57,7 @@ func trustFile(path, what string) error {
 		return fmt.Errorf("%s %s is a symlink: %w", what, path, ErrUntrusted)
 	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
 		return fmt.Errorf("%s %s is not a regular file: %w", what, path, ErrUntrusted)
-	case st.Uid != 0:
+	case !TrustedOwner(st.Uid):
 		return fmt.Errorf("%s %s is owned by uid %d, not root: %w", what, path, st.Uid, ErrUntrusted)
 	case st.Mode&0o022 != 0:
 		return fmt.Errorf("%s %s is writable by group or others (mode %04o): %w", what, path, st.Mode&0o7777, ErrUntrusted)
@@ -68,7 +72,7 @@ func trustDir(dir, what string) error {
 	}
 	sticky := st.Mode&syscall.S_ISVTX != 0
 	switch {
-	case st.Uid != 0:
+	case !TrustedOwner(st.Uid):
 		return fmt.Errorf("directory %s of the %s is owned by uid %d, not root: %w", dir, what, st.Uid, ErrUntrusted)
 	case st.Mode&0o022 != 0 && !sticky:
 		return fmt.Errorf("directory %s of the %s is writable by group or others (mode %04o): %w", dir, what, st.Mode&0o7777, ErrUntrusted)

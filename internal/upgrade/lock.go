@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
 // DefaultLockDir holds one lock file per nginx (per pid file path). It lives on /run, so a reboot
@@ -48,7 +50,7 @@ func lock(dir, pidFile string) (release func(), err error) {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Uid != 0 || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if err := unix.Fstat(fd, &st); err != nil || !nginx.TrustedOwner(st.Uid) || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
 		return nil, fmt.Errorf("lock file %s is not a regular file owned by root; remove it: %w", path, ErrUnsafeLock)
 	}
@@ -82,7 +84,7 @@ func rootOnlyDir(dir string) error {
 	if err := unix.Lstat(dir, &st); err != nil {
 		return fmt.Errorf("lock directory: %w", err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 || st.Mode&0o022 != 0 {
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || !nginx.TrustedOwner(st.Uid) || st.Mode&0o022 != 0 {
 		return fmt.Errorf("lock directory %s must be a directory owned by root and writable by root alone (mode %04o, uid %d): %w", dir, st.Mode&0o7777, st.Uid, ErrUnsafeLock)
 	}
 	return nil

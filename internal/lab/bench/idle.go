@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
+)
+
+// tuneForIdle raises nginx's connection limits in n's configuration so that thousands of idle
+// keep-alive connections fit next to the load even if one worker holds them all: the test bed's
+// template allows 4096 connections and 16384 files per worker. nofile is the open-file limit
+// nginx can have (it inherits the bench's; raising it further needs CAP_SYS_RESOURCE). The file
+// is the bench's own prefix.
+func tuneForIdle(n *testbed.Nginx, nofile uint64) error {
+	b, err := os.ReadFile(n.Conf())
+	if err != nil {
+		return fmt.Errorf("tune nginx.conf: %w", err)
+	}
+	conf := string(b)
+	for from, to := range map[string]string{
+		"worker_connections 4096;":    fmt.Sprintf("worker_connections %d;", nofile-64),
+		"worker_rlimit_nofile 16384;": fmt.Sprintf("worker_rlimit_nofile %d;", nofile),
+	} {
+		if !strings.Contains(conf, from) {
+			return fmt.Errorf("tune nginx.conf: %q not found in the test bed's template", from)
+		}
+		conf = strings.Replace(conf, from, to, 1)
+	}
+	if err := os.WriteFile(n.Conf(), []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("tune nginx.conf: %w", err)
+	}
+	return nil
+}
+
+// RaiseNofile raises this process's open-file limit towards want: idle connections each hold a
+// descriptor. Root may raise the hard limit too; where that is not permitted (a container without
+// CAP_SYS_RESOURCE) the soft limit goes up to the hard one. It returns the limit now in force.
+func RaiseNofile(want uint64) (uint64, error) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur >= want {
+		return lim.Cur, nil
+	}
+	if lim.Max < want {
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: want, Max: want}); err == nil {
+			return want, nil
+		}
+	}
+	lim.Cur = min(want, lim.Max)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Cur, err)
+	}
+	return lim.Cur, nil
+}
+
+// IdleResult is what happened to idle keep-alive connections held open across a swap.
+type IdleResult struct {
+	Wanted      int            `json:"wanted"`
+	NginxNofile uint64         `json:"nginx_nofile"` // worker_rlimit_nofile; worker_connections is 64 less
+	Opened      int            `json:"opened"`       // answered one request with keep-alive
+	OpenErrors  map[string]int `json:"open_errors,omitempty"`
+	StillOpen   int            `json:"still_open"` // a second after the swap ended
+	ClosedEOF   int            `json:"closed_eof"` // closed by the server (FIN)
+	ClosedOther map[string]int `json:"closed_other,omitempty"`
+	// When the server closed them, on the load's timeline.
+	FirstCloseMS  float64 `json:"first_close_ms"`
+	MedianCloseMS float64 `json:"median_close_ms"`
+	LastCloseMS   float64 `json:"last_close_ms"`
+}
+
+// idleSet is a set of idle keep-alive connections, each watched by a goroutine blocked in Read
+// that notes when and how the server ends it.
+type idleSet struct {
+	wanted     int
+	openErrors map[string]int
+	conns      []net.Conn
+	wg         sync.WaitGroup
+
+	mu      sync.Mutex
+	closing bool
+	closes  []idleClose
+}
+
+type idleClose struct {
+	at   time.Time
+	kind string
+}
+
+// openIdle opens count connections to 127.0.0.1:port, sends one HTTP/1.1 request with
+// keep-alive on each, reads the answer and leaves the connection idle.
+func openIdle(ctx context.Context, port, count int) (*idleSet, error) {
+	s := &idleSet{wanted: count, openErrors: map[string]int{}}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan struct{})
+	for range 64 {
+		wg.Go(func() {
+			for range next {
+				c, br, err := openOne(ctx, addr)
+				mu.Lock()
+				if err != nil {
+					s.openErrors[err.Error()]++
+				} else {
+					s.conns = append(s.conns, c)
+					s.wg.Go(func() { s.watch(c, br) })
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for range count {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+	if len(s.conns) == 0 {
+		return nil, fmt.Errorf("no idle connection opened: %v", s.openErrors)
+	}
+	return s, nil
+}
+
+func openOne(ctx context.Context, addr string) (net.Conn, *bufio.Reader, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial: %w", errors.Unwrap(err))
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("write: %w", err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("read response: %w", err)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || resp.Close {
+		c.Close()
+		return nil, nil, fmt.Errorf("response: status %d close %v err %v", resp.StatusCode, resp.Close, err)
+	}
+	c.SetDeadline(time.Time{})
+	return c, br, nil
+}
+
+// watch blocks until the server ends the connection (or the bench closes it).
+func (s *idleSet) watch(c net.Conn, br *bufio.Reader) {
+	_, err := br.ReadByte()
+	at := time.Now()
+	kind := "eof"
+	switch {
+	case err == nil:
+		kind = "unexpected data"
+	case !errors.Is(err, io.EOF):
+		kind = err.Error()
+		if errors.Is(err, unix.ECONNRESET) {
+			kind = "reset"
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.closes = append(s.closes, idleClose{at, kind})
+	}
+}
+
+// snapshot says, now, how many are open and when and how the others were closed.
+func (s *idleSet) snapshot(clock func(time.Time) time.Duration) IdleResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := IdleResult{Wanted: s.wanted, Opened: len(s.conns), StillOpen: len(s.conns) - len(s.closes),
+		OpenErrors: s.openErrors, ClosedOther: map[string]int{}, FirstCloseMS: -1, MedianCloseMS: -1, LastCloseMS: -1}
+	var at []float64
+	for _, c := range s.closes {
+		if c.kind == "eof" {
+			r.ClosedEOF++
+		} else {
+			r.ClosedOther[c.kind]++
+		}
+		at = append(at, ms(clock(c.at)))
+	}
+	if len(at) > 0 {
+		slices.Sort(at)
+		r.FirstCloseMS, r.MedianCloseMS, r.LastCloseMS = at[0], Median(at), at[len(at)-1]
+	}
+	return r
+}
+
+// close closes every connection from our side and waits for the watchers.
+func (s *idleSet) close() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.wg.Wait()
+}

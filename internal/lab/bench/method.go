@@ -1,0 +1,57 @@
+// Package bench measures ways of swapping a live nginx's binary under the same load: this
+// project's helper, the manual sequence from nginx's docs, Debian's init-script `upgrade` action,
+// a restart, and Debian's package upgrade under systemd with and without this project's package.
+// It runs real Debian builds on loopback through internal/testbed (in a box for the package
+// upgrades) and counts every request with internal/load; cmd/upgrade-bench prints and records the
+// results.
+package bench
+
+import (
+	"context"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
+)
+
+// Method is one way of swapping nginx's binary: a row of the benchmark. Swap is called with the
+// old build serving under load and the new build already installed at Env.Nginx.Binary (as a
+// package upgrade leaves it); it returns when the method considers the swap done.
+//
+// This is the extension point for more rows: anything that can be pointed at a running nginx
+// and report when it sent which signal fits; under systemd, see BoxMethod.
+type Method interface {
+	Name() string     // short and file-name safe: used in the table, the JSON and the SVG's name
+	Describe() string // one line for the report
+	Swap(ctx context.Context, env Env) (Outcome, error)
+}
+
+// BoxMethod is a Method that upgrades Debian's nginx under systemd: each run boots a box of its
+// own (Debian's older nginx installed with dpkg, serving under its stock nginx.service), Prepare
+// readies it before the load starts, and Swap is called with Env.Box.
+type BoxMethod interface {
+	Method
+	Prepare(ctx context.Context, box *testbed.Box) error
+}
+
+// Env is what a method acts on: a test-bed prefix on the host (Nginx), or a box (Box).
+type Env struct {
+	Nginx   *testbed.Nginx
+	Box     *testbed.Box
+	Workers int
+	// Clock turns a wall-clock moment into an offset on the load's timeline, where marks live.
+	Clock func(time.Time) time.Duration
+}
+
+// Outcome is what a method reports about its own run.
+type Outcome struct {
+	Marks    []Mark // signals sent (USR2, WINCH, QUIT, ...), on the load's timeline
+	ExitCode int    // of the helper or script; 0 for in-process methods
+	Detail   string // the helper's outcome and last message, or the script's output
+	Usage    *Usage // resources of the helper process; nil when the method runs in-process
+}
+
+// Mark is one event on the load's timeline.
+type Mark struct {
+	Label string        `json:"label"`
+	At    time.Duration `json:"at_ns"`
+}

@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+)
+
+// Bed is what every run shares: the builds, where prefixes go, the load and the timeline.
+type Bed struct {
+	Builds     testbed.Builds
+	TmpDir     string
+	Load       Load
+	SwapAt     time.Duration // when the swap starts on the load's timeline, unless the floor ran late
+	SteadyFrom time.Duration // the steady window is [SteadyFrom, swap): past the load's start-up and the floor
+	MinSteady  time.Duration // the swap waits until the steady window is at least this long
+	FloorAt    time.Duration // when the new build's cold starts under load begin
+	FloorTries int           // cold starts of the new build per run, idle and under load
+	Bucket     time.Duration // timeline resolution
+	Nofile     uint64        // the open-file limit nginx inherits (see RaiseNofile)
+	QuietBelow float64       // a run waits for the machine to be at most this % busy...
+	QuietWait  time.Duration // ...for at most this long
+}
+
+// DefaultBed returns the settings of `make bench`.
+func DefaultBed(b testbed.Builds, tmp string) Bed {
+	return Bed{Builds: b, TmpDir: tmp, Load: DefaultLoad(), SwapAt: 5 * time.Second,
+		SteadyFrom: 1500 * time.Millisecond, MinSteady: 2500 * time.Millisecond, FloorAt: 300 * time.Millisecond, FloorTries: 3,
+		Bucket: 100 * time.Millisecond, QuietBelow: 25, QuietWait: 30 * time.Second}
+}
+
+// Spec is one run to do.
+type Spec struct {
+	Method  Method
+	Rep     int
+	Workers int
+	Idle    int // idle keep-alive connections held open across the swap (0: none)
+}
+
+// RunOnce runs spec once. A BoxMethod runs in a box of its own (see runInBox); any other method
+// runs on the host: see runOnHost.
+func RunOnce(ctx context.Context, bed Bed, spec Spec) (Run, error) {
+	if m, ok := spec.Method.(BoxMethod); ok {
+		return runInBox(ctx, bed, spec, m)
+	}
+	return runOnHost(ctx, bed, spec)
+}
+
+// runOnHost sets up a fresh prefix on the old build, starts the load, times the new build's cold
+// start in a prefix of its own (under that load, and before it with none), lets the load settle,
+// swaps with spec.Method, and measures. A failed setup is an error; a failed swap is recorded in
+// the Run.
+func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
+	r := Run{Method: spec.Method.Name(), Rep: spec.Rep, Workers: spec.Workers}
+	var err error
+	if r.BusyBeforePct, err = WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait); err != nil {
+		return r, err
+	}
+	dir, err := os.MkdirTemp(bed.TmpDir, "run-")
+	if err != nil {
+		return r, fmt.Errorf("run dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	floor, err := testbed.Setup(filepath.Join(dir, "floor"), bed.Builds.New, testbed.Config{Workers: spec.Workers})
+	if err != nil {
+		return r, fmt.Errorf("floor: set up: %w", err)
+	}
+	defer stopAll(floor)
+	idleFloor, err := coldStarts(ctx, floor, spec.Workers, bed.FloorTries)
+	if err != nil {
+		return r, err
+	}
+	r.FloorIdleTries = of(idleFloor, ms)
+	r.FloorIdleMS = Median(r.FloorIdleTries)
+
+	n, err := testbed.Setup(filepath.Join(dir, "nginx"), bed.Builds.Old, testbed.Config{Workers: spec.Workers})
+	if err != nil {
+		return r, fmt.Errorf("set up nginx: %w", err)
+	}
+	defer stopAll(n)
+	if spec.Idle > 0 {
+		if err := tuneForIdle(n, bed.Nofile); err != nil {
+			return r, err
+		}
+	}
+	slowSHA, err := prepareSlow(n, bed.Load.DownloadSize)
+	if err != nil {
+		return r, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := n.Start(sctx, testbed.Config{Workers: spec.Workers}); err != nil {
+		return r, err
+	}
+	old, err := nginx.ReadProc(n.Master())
+	if err != nil {
+		return r, fmt.Errorf("old master: %w", err)
+	}
+	// As a package upgrade does: the new build is on disk before anything is told to use it.
+	if err := n.Install(bed.Builds.New); err != nil {
+		return r, fmt.Errorf("install new build: %w", err)
+	}
+	var idle *idleSet
+	if spec.Idle > 0 {
+		if idle, err = openIdle(ctx, n.Port, spec.Idle); err != nil {
+			return r, err
+		}
+		defer idle.close()
+	}
+
+	tr, err := startTraffic(ctx, n.URL(""), bed.Load, slowSHA)
+	if err != nil {
+		return r, fmt.Errorf("start load: %w", err)
+	}
+	if err := r.floorUnderLoad(ctx, bed, floor, spec.Workers, tr); err != nil {
+		tr.stop()
+		return r, err
+	}
+	subj := subject{
+		env:      Env{Nginx: n, Workers: spec.Workers, Clock: tr.clock},
+		old:      old,
+		serving:  func() (nginx.Proc, bool) { return serving(n.PidFile, old, spec.Workers) },
+		endState: func(nm nginx.Proc) string { return endState(n, nm, spec.Workers) },
+	}
+	if err := r.swap(ctx, bed, spec.Method, subj, tr); err != nil {
+		tr.stop()
+		return r, err
+	}
+	if idle != nil {
+		// Give the server a moment after the swap to close what it will, then look.
+		time.Sleep(time.Second)
+		ir := idle.snapshot(tr.clock)
+		ir.NginxNofile = bed.Nofile
+		r.Idle = &ir
+	}
+	r.measure(bed, tr.stop())
+	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// floorUnderLoad times the new build's cold start while the load runs, before the steady
+// window: the floor the swap is compared with, under the same conditions. The steady window
+// starts after it, however long it took.
+func (r *Run) floorUnderLoad(ctx context.Context, bed Bed, floor *testbed.Nginx, workers int, tr *traffic) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(tr.start.Add(bed.FloorAt))):
+	}
+	times, err := coldStarts(ctx, floor, workers, bed.FloorTries)
+	if err != nil {
+		return err
+	}
+	r.FloorTriesMS = of(times, ms)
+	r.FloorMS = Median(r.FloorTriesMS)
+	r.SteadyFromMS = ms(max(bed.SteadyFrom, tr.clock(time.Now())+100*time.Millisecond))
+	return nil
+}
+
+// subject is the nginx a run swaps, as the method, the watch and the check at the end see it.
+type subject struct {
+	env      Env
+	old      nginx.Proc                // the old master, as the host sees it
+	serving  func() (nginx.Proc, bool) // a new master once it has all its workers
+	endState func(nginx.Proc) string   // "ok", or what is wrong after the swap with this new master
+}
+
+// swap runs the method while watching for the new master and the old one's end.
+func (r *Run) swap(ctx context.Context, bed Bed, m Method, s subject, tr *traffic) error {
+	// A floor measurement slowed by a busy machine must not leave the steady window short.
+	at := max(bed.SwapAt, msDur(r.SteadyFromMS)+bed.MinSteady)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(tr.start.Add(at))):
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	w := startWatch(wctx, s.serving, s.old, tr.clock)
+
+	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	start := tr.clock(time.Now())
+	out, err := m.Swap(mctx, s.env)
+	returned := tr.clock(time.Now())
+	if err != nil {
+		r.Error = err.Error()
+	}
+	r.ExitCode, r.Detail, r.Marks = out.ExitCode, out.Detail, out.Marks
+	if out.Usage != nil {
+		r.HelperRSSKiB, r.HelperRusageRSS, r.HelperCPUMS = out.Usage.MaxRSSKiB, out.Usage.RusageMaxRSSKiB, ms(out.Usage.CPU)
+	}
+	// The old master outlives the method while its downloads finish: bounded by their length.
+	timer := time.AfterFunc(30*time.Second, stopWatch)
+	defer timer.Stop()
+	newServing, oldGone, nm := w.wait()
+
+	r.SwapStartMS = ms(start)
+	r.SwapEndMS = ms(max(returned, newServing, oldGone))
+	r.NewServingMS, r.OldGoneMS = since(start, newServing), since(start, oldGone)
+	r.USR2ToServingMS = -1
+	for _, m := range r.Marks {
+		if m.Label == "USR2" {
+			r.USR2ToServingMS = since(m.At, newServing)
+			break
+		}
+	}
+	r.EndState = s.endState(nm)
+	r.Took = r.EndState == "ok"
+	return nil
+}
+
+// stopAll stops the prefix's nginx and kills anything of it still left (a stray worker).
+func stopAll(n *testbed.Nginx) {
+	n.Stop()
+	for _, p := range PrefixProcs(n.Binary) {
+		syscall.Kill(p.Pid, syscall.SIGKILL)
+	}
+}

@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/load"
+)
+
+// parseSVG decodes every token of b and returns the element names and all text.
+func parseSVG(t *testing.T, b []byte) (map[string]int, string) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(b))
+	names := map[string]int{}
+	var text strings.Builder
+	var root string
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v\n%s", err, b)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Local
+				if tok.Name.Space != "http://www.w3.org/2000/svg" {
+					t.Errorf("root namespace %q", tok.Name.Space)
+				}
+			}
+			names[tok.Name.Local]++
+		case xml.CharData:
+			text.Write(tok)
+		}
+	}
+	if root != "svg" {
+		t.Errorf("root element %q, want svg", root)
+	}
+	return names, text.String()
+}
+
+func TestChartSVG(t *testing.T) {
+	var buckets []load.Bucket
+	for i := range 50 {
+		b := load.Bucket{Start: time.Duration(i) * 100 * time.Millisecond, OK: 30, P99: 3 * time.Millisecond}
+		if i == 20 {
+			b.OK, b.Failed, b.P99 = 10, 20, 900*time.Millisecond
+		}
+		buckets = append(buckets, b)
+	}
+	c := Chart{
+		Title:    `restart — QUIT <5 s & "TERM"`, // must be escaped
+		Subtitle: "run 1",
+		Buckets:  buckets,
+		Bucket:   100 * time.Millisecond,
+		Marks:    []Mark{{"USR2", time.Second}, {"WINCH", 2 * time.Second}, {"QUIT", 2*time.Second + 5*time.Millisecond}},
+		Events:   []Mark{{"new serving", 1100 * time.Millisecond}, {"old gone", 6 * time.Second}},
+		Spans:    []Span{{"steady", 0, time.Second, "#eee"}, {"swap window", time.Second, 6 * time.Second, "#fee"}},
+	}
+	names, text := parseSVG(t, c.SVG())
+	if names["path"] != 1 || names["line"] < 5 {
+		t.Errorf("elements = %v", names)
+	}
+	// 50 green bars and one red one, plus the background, two spans and legend swatches.
+	if names["rect"] < 50+1+1+2 {
+		t.Errorf("only %d rects", names["rect"])
+	}
+	for _, want := range []string{`QUIT <5 s & "TERM"`, "USR2", "WINCH", "QUIT", "old gone", "swap window", "6s"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("SVG text lacks %q", want)
+		}
+	}
+}
+
+func TestChartSVGEmpty(t *testing.T) {
+	parseSVG(t, Chart{Title: "nothing", Bucket: 100 * time.Millisecond}.SVG())
+}
+
+func TestNiceMax(t *testing.T) {
+	for in, want := range map[float64]float64{0: 1, 0.3: 0.5, 7: 10, 12: 20, 180: 200, 2000: 2000, 2001: 5000} {
+		if got := niceMax(in); got != want {
+			t.Errorf("niceMax(%v) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestTableAndMarkdown(t *testing.T) {
+	rows := []Row{{Method: "ctl-soak0s", Workers: 2, Runs: 3, Took: 3, NewServingMS: -1,
+		StreamFailed: Count{Median: 0, Max: 2, Total: 2}, Timeline: "timeline-ctl-soak0s.svg"}}
+	tab := Table(rows)
+	lines := strings.Split(strings.TrimSpace(tab), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[2], "0 (max 2)") || !strings.Contains(lines[2], "–") {
+		t.Errorf("table:\n%s", tab)
+	}
+	rep := &Report{Command: "go run ./cmd/upgrade-bench", Rows: rows, Goals: Goals(rows),
+		Scale: &Scale{Churn: &ChurnResult{Swaps: 100}, WorkersBench: "BenchmarkX 1 ns/op"}}
+	md := rep.Markdown()
+	for _, want := range []string{"![ctl-soak0s](timeline-ctl-soak0s.svg)", "## Goals", "100 swaps", "BenchmarkX"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+}

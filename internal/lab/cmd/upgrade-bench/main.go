@@ -1,0 +1,294 @@
+// Command upgrade-bench compares ways of swapping a live nginx's binary under the same load
+// (`make bench`): nginx-upgradectl with and without its soak, the manual sequence from nginx's
+// docs, Debian's init-script `upgrade` action, a restart, and Debian's package upgrade under
+// systemd (in a container) with and without the nginx-upgrade package (-deb). It prints a table
+// and writes results.json, results.md and one timeline SVG per method to -out. -scale adds the
+// scale rows.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
+)
+
+type options struct {
+	ctl     string
+	deb     string
+	out     string
+	reps    int
+	scale   bool
+	swaps   int
+	idle    int
+	methods string
+	quiet   float64
+	quietW  time.Duration
+	only    bool
+	render  bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.ctl, "ctl", "bin/nginx-upgradectl", "the nginx-upgradectl binary to measure")
+	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours row")
+	flag.StringVar(&o.out, "out", "docs/bench", "where results.json, results.md and the SVGs go")
+	flag.IntVar(&o.reps, "n", 3, "runs per method; the table reports medians")
+	flag.BoolVar(&o.scale, "scale", false, "also run the scale rows: 1/4/16 workers, idle connections, many swaps, the /proc benchmark")
+	flag.BoolVar(&o.only, "scale-only", false, "run only the scale rows (implies -scale; use another -out)")
+	flag.BoolVar(&o.render, "render", false, "only write -out/results.md again from -out/results.json")
+	flag.IntVar(&o.swaps, "swaps", 100, "swaps in a row for the -scale churn row")
+	flag.IntVar(&o.idle, "idle", 10000, "idle keep-alive connections for the -scale idle row")
+	flag.StringVar(&o.methods, "methods", "", "comma-separated method names to run (default: all)")
+	flag.Float64Var(&o.quiet, "quiet", 25, "before each run, wait for the machine to be at most this % busy (100: never wait)")
+	flag.DurationVar(&o.quietW, "quiet-wait", 30*time.Second, "the longest a run waits for -quiet")
+	flag.Parse()
+	o.scale = o.scale || o.only
+	if o.reps < 1 || o.reps > 20 {
+		fmt.Fprintln(os.Stderr, "upgrade-bench: -n must be 1..20")
+		os.Exit(2)
+	}
+	// Interrupting the bench cancels the runs; deferred clean-ups stop every nginx it started.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Minute)
+	defer cancel()
+	do := run
+	if o.render {
+		do = render
+	}
+	if err := do(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "upgrade-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	started := time.Now()
+	ctl, err := filepath.Abs(o.ctl)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(ctl); err != nil {
+		return fmt.Errorf("-ctl: %w (build it: go build -o bin/nginx-upgradectl ./cmd/nginx-upgradectl)", err)
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	// Idle connections and the load each hold a descriptor.
+	nofile, err := bench.RaiseNofile(1 << 16)
+	if err != nil {
+		return err
+	}
+	if o.scale && uint64(o.idle)+4096 > nofile {
+		return fmt.Errorf("-idle %d needs more open files than RLIMIT_NOFILE %d allows", o.idle, nofile)
+	}
+	builds, err := testbed.LoadBuilds()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "upgrade-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bed := bench.DefaultBed(builds, tmp)
+	bed.Nofile = nofile
+	bed.QuietBelow, bed.QuietWait = o.quiet, o.quietW
+	initScript, err := bench.ExtractInitScript(builds.NewDebs, tmp)
+	if err != nil {
+		return err
+	}
+	var audit string
+	if bench.CtlHasAuditLog(ctx, ctl) {
+		audit = filepath.Join(tmp, "audit.jsonl")
+	}
+	methods := selectMethods([]bench.Method{
+		bench.Ctl{Path: ctl, Soak: 0, AuditLog: audit},
+		bench.Ctl{Path: ctl, Soak: 10 * time.Second, AuditLog: audit},
+		bench.Manual{},
+		bench.InitScript{Script: initScript},
+		bench.Restart{},
+		bench.DebianPackage{},
+		bench.DebianPackage{Ours: true, Deb: o.deb},
+	}, o.methods)
+	if err := checkDeb(methods, o.deb); err != nil {
+		return err
+	}
+
+	rep := &bench.Report{Command: command(), Revision: revision(ctx), Ctl: describeCtl(o.ctl, ctl),
+		Started: started, Machine: bench.ReadMachine(ctx, builds), Settings: bench.SettingsOf(bed, o.reps, testbed.SlowRate)}
+	m := rep.Machine
+	fmt.Printf("machine: %d CPUs (%s), kernel %s, %s; nginx old %s, new %s\n", m.Nproc, m.CPU, m.Kernel, m.OS, m.NginxOld, m.NginxNew)
+	fmt.Printf("reproduce: %s\n\n", rep.Command)
+
+	// Methods take turns within each repetition, so that a noisy minute on this shared machine
+	// falls on every method rather than on one.
+	specs := make([]bench.Spec, 0, len(methods)*o.reps)
+	for r := 1; r <= o.reps && !o.only; r++ {
+		for _, meth := range methods {
+			specs = append(specs, bench.Spec{Method: meth, Rep: r, Workers: 2})
+		}
+	}
+	charts := map[string][]byte{}
+	rows, runs, err := runRows(ctx, bed, specs, charts, "")
+	if err != nil {
+		return err
+	}
+	rep.Rows, rep.Runs = rows, runs
+	if o.scale {
+		if rep.Scale, err = runScale(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, charts); err != nil {
+			return err
+		}
+	}
+	rep.Goals = bench.Goals(goalRows(rep))
+	rep.DurationS = time.Since(started).Seconds()
+
+	fmt.Printf("\n%s\n", bench.Table(rep.Rows))
+	for _, g := range rep.Goals {
+		fmt.Printf("goal %-42s %-24s met=%-5v %s\n", g.Goal, g.Row, g.Met, g.Value)
+	}
+	for name, svg := range charts {
+		if err := os.WriteFile(filepath.Join(o.out, name), svg, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	if err := rep.WriteJSON(o.out); err != nil {
+		return err
+	}
+	if err := rep.WriteMarkdown(o.out); err != nil {
+		return err
+	}
+	fmt.Printf("\nwritten to %s in %s\n", o.out, time.Since(started).Round(time.Second))
+	return nil
+}
+
+// render writes results.md again from results.json, with the goals checked again: the report's
+// wording can change without running the bench again (the timelines need a run).
+func render(_ context.Context, o options) error {
+	rep, err := bench.ReadReport(o.out)
+	if err != nil {
+		return err
+	}
+	rep.Goals = bench.Goals(goalRows(rep))
+	return rep.WriteMarkdown(o.out)
+}
+
+// runRows runs specs, groups them by method (in first-seen order) into rows, and draws each
+// row's representative run as timeline-<method><suffix>.svg into charts (written with the
+// results, so that an interrupted bench leaves the last results whole).
+func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[string][]byte, suffix string) ([]bench.Row, []bench.Run, error) {
+	var order []bench.Method
+	byName := map[string][]bench.Run{}
+	var all []bench.Run
+	for i, s := range specs {
+		r, err := bench.RunOnce(ctx, bed, s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s run %d: %w", s.Method.Name(), s.Rep, err)
+		}
+		fmt.Fprintf(os.Stderr, "[%d/%d] %-14s w=%-2d run %d: took=%v stream %d/%d failed, wrk %d/%d failed, %d cut; p99 %.1f→%.1f ms; new serving %.0f ms (floor %.1f); old gone %.0f ms%s\n",
+			i+1, len(specs), r.Method, r.Workers, r.Rep, r.Took, r.StreamFailed, r.StreamSent, r.WrkFailed, r.WrkRequests, r.DownloadsCut,
+			r.Steady.P99MS, r.Swap.P99MS, r.NewServingMS, r.FloorMS, r.OldGoneMS, errSuffix(r.Error))
+		if _, ok := byName[r.Method]; !ok {
+			order = append(order, s.Method)
+		}
+		byName[r.Method] = append(byName[r.Method], r)
+		all = append(all, r)
+	}
+	var rows []bench.Row
+	for _, m := range order {
+		runs := byName[m.Name()]
+		row := bench.Aggregate(m, runs)
+		if i := bench.Representative(runs); i >= 0 {
+			row.Timeline = fmt.Sprintf("timeline-%s%s.svg", m.Name(), suffix)
+			charts[row.Timeline] = bench.ChartOf(runs[i], bed, fmt.Sprintf("%s — %s", m.Name(), m.Describe())).SVG()
+		}
+		rows = append(rows, row)
+	}
+	return rows, all, nil
+}
+
+// checkDeb makes sure the package row has its package, rather than measuring stock twice.
+func checkDeb(methods []bench.Method, deb string) error {
+	for _, m := range methods {
+		if p, ok := m.(bench.DebianPackage); ok && p.Ours {
+			if _, err := os.Stat(p.Deb); err != nil {
+				return fmt.Errorf("-deb %q: %w (build it with `make package`, or leave the row out with -methods)", deb, err)
+			}
+		}
+	}
+	return nil
+}
+
+func selectMethods(all []bench.Method, names string) []bench.Method {
+	if names == "" {
+		return all
+	}
+	var out []bench.Method
+	for _, m := range all {
+		for _, n := range strings.Split(names, ",") {
+			if strings.TrimSpace(n) == m.Name() {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// command is how to reproduce this run.
+func command() string {
+	return "go run ./cmd/upgrade-bench " + strings.Join(os.Args[1:], " ")
+}
+
+// revision names the source tree (read-only git; "unknown" outside a checkout).
+func revision(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// describeCtl names the helper binary by its path and hash.
+func describeCtl(given, abs string) string {
+	f, err := os.Open(abs)
+	if err != nil {
+		return given
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return given
+	}
+	return fmt.Sprintf("%s (sha256 %.12x)", given, h.Sum(nil))
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return "; error: " + e
+}
+
+// goalRows are every row the goals apply to: the main ones and the scale ones.
+func goalRows(rep *bench.Report) []bench.Row {
+	rows := append([]bench.Row(nil), rep.Rows...)
+	if s := rep.Scale; s != nil {
+		rows = append(rows, s.WorkerRows...)
+		if s.IdleRow != nil {
+			rows = append(rows, *s.IdleRow)
+		}
+	}
+	return rows
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench"
+)
+
+// runScale runs the flag-gated rows: our helper with 1, 4 and 16 workers; idle keep-alive
+// connections held across a swap; many swaps in a row; the /proc benchmark.
+func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, charts map[string][]byte) (*bench.Scale, error) {
+	s := &bench.Scale{}
+	soak0, soak10 := ctl, ctl
+	soak0.Soak, soak10.Soak = 0, 10*time.Second
+	for _, w := range []int{1, 4, 16} {
+		var specs []bench.Spec
+		for r := 1; r <= o.reps; r++ {
+			specs = append(specs, bench.Spec{Method: soak0, Rep: r, Workers: w})
+		}
+		rows, runs, err := runRows(ctx, bed, specs, charts, fmt.Sprintf("-w%d", w))
+		if err != nil {
+			return nil, err
+		}
+		s.WorkerRows = append(s.WorkerRows, rows...)
+		s.Runs = append(s.Runs, runs...)
+	}
+
+	if o.idle > 0 {
+		fmt.Fprintf(os.Stderr, "idle: %d keep-alive connections across a swap\n", o.idle)
+		spec := bench.Spec{Method: soak10, Rep: 1, Workers: 2, Idle: o.idle}
+		rows, runs, err := runRows(ctx, bed, []bench.Spec{spec}, charts, "-idle")
+		if err != nil {
+			return nil, err
+		}
+		rows[0].Method += fmt.Sprintf("+idle%d", o.idle)
+		s.Runs = append(s.Runs, runs...)
+		s.IdleRow, s.Idle, s.IdleMarks = &rows[0], runs[0].Idle, runs[0].Marks
+	}
+
+	if o.swaps > 0 {
+		fmt.Fprintf(os.Stderr, "churn: %d swaps in a row\n", o.swaps)
+		c, err := bench.Churn(ctx, bed, ctl, o.swaps, 2)
+		if err != nil {
+			return nil, err
+		}
+		s.Churn = &c
+	}
+
+	fmt.Fprintln(os.Stderr, "go benchmark: BenchmarkWorkersWithManyProcesses")
+	out, err := goBench(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.WorkersBench = out
+	return s, nil
+}
+
+// goBench runs the /proc benchmark with the go command that built this one.
+func goBench(ctx context.Context) (string, error) {
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = "go"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gobin, "test", "-run", "^$", "-bench", "BenchmarkWorkersWithManyProcesses", "-benchtime", "200x", "-count", "1", "./internal/bench/")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go benchmark: %w: %s", err, out.String())
+	}
+	return out.String(), nil
+}

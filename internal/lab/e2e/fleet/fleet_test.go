@@ -1,0 +1,476 @@
+//go:build e2e
+
+package fleet
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/audit"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
+)
+
+func TestMain(m *testing.M) { labtest.Main(m) }
+
+// A fleet for the Ansible role (packaging/ansible): hosts that are each a real systemd in a box
+// with a network of its own, Debian's older nginx serving on its port 80, our package installed,
+// and apt pointed at a local repository that offers the NEW nginx (and, for the failure test, a
+// rebuild of it whose workers die). ansible-playbook from Debian reaches them with the
+// community.docker.nsenter connection from Debian's collections.
+
+// fleetHost is one host of a fleet.
+type fleetHost struct {
+	name string
+	*testbed.Box
+	before testbed.Unit // nginx.service when the fleet was ready
+	tr     *testbed.Traffic
+}
+
+type fleet struct {
+	hosts  []*fleetHost
+	repo   string // the local apt repository, at /srv/repo in every host
+	broken labtest.BrokenDeb
+}
+
+// brokenVersion is the version of the repository's rebuild of NEW whose workers die.
+func brokenVersion(b testbed.Builds) string { return b.NewVersion + "+workersdie1" }
+
+// fleetT brings up n hosts, one after another (each boot takes the machine's two cores); with
+// ours, our .deb is installed on each, else the role installs it.
+func fleetT(t *testing.T, n int, ours bool) *fleet {
+	t.Helper()
+	b := testbed.BuildsT(t)
+	f := &fleet{broken: labtest.NewBrokenDeb(t, b, brokenVersion(b))}
+	olds, _ := filepath.Glob(filepath.Join(b.OldDebs, "*.deb"))
+	// OLD too: rolling the fleet back installs it again.
+	f.repo = labtest.LocalRepo(t, append(olds, f.broken.Deb)...)
+	for i := range n {
+		box := testbed.BoxWithT(t, testbed.BoxOptions{
+			OwnNetwork: true,
+			Binds:      []nspawn.Bind{{Host: f.repo, Container: "/srv/repo", ReadOnly: true}},
+		})
+		if ours {
+			labtest.InstallOurDeb(t, box)
+		}
+		f.broken.AddFaultLib(box)
+		// The fleet's only package source: the local repository.
+		box.Sh("rm -f /etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/repo ./' >/etc/apt/sources.list && apt-get -q update >/dev/null")
+		f.hosts = append(f.hosts, &fleetHost{name: fmt.Sprintf("web%d", i+1), Box: box, before: box.Unit("nginx")})
+	}
+	return f
+}
+
+// startTraffic puts load on every host, each on its own loopback, until stopTraffic.
+func (f *fleet) startTraffic(t *testing.T) {
+	t.Helper()
+	for _, h := range f.hosts {
+		// Modest per host: three hosts, ansible and the swaps share two cores.
+		h.tr = testbed.TrafficT(t, h.Site, testbed.TrafficConfig{
+			Rate: 100, WrkConns: 2, WrkDuration: 10 * time.Minute, KeepDownloading: true,
+		})
+	}
+}
+
+// stopTraffic stops the load on every host and asserts that none of it failed.
+func (f *fleet) stopTraffic(t *testing.T) {
+	t.Helper()
+	for _, h := range f.hosts {
+		r := h.tr.StopNow()
+		t.Logf("%s traffic:\n%s", h.name, r)
+		if r.Failed() != 0 {
+			t.Errorf("%s: %d requests or downloads failed, want 0", h.name, r.Failed())
+		}
+		if r.Stream.OK == 0 || r.Wrk.Requests == 0 || len(r.Downloads) == 0 {
+			t.Errorf("%s: no traffic measured (stream ok %d, wrk %d, downloads %d)", h.name, r.Stream.OK, r.Wrk.Requests, len(r.Downloads))
+		}
+	}
+}
+
+// inventory writes an Ansible inventory of the fleet (YAML, as JSON): every host reached by
+// nsenter into its box, with the role's variables for all and per host.
+func (f *fleet) inventory(t *testing.T, all map[string]any, perHost map[string]map[string]any) string {
+	t.Helper()
+	hosts := map[string]any{}
+	for _, h := range f.hosts {
+		vars := map[string]any{"ansible_nsenter_pid": h.Leader()}
+		for k, v := range perHost[h.name] {
+			vars[k] = v
+		}
+		hosts[h.name] = vars
+	}
+	vars := map[string]any{
+		"ansible_connection":         "community.docker.nsenter",
+		"ansible_python_interpreter": "/usr/bin/python3",
+		// nsenter runs as root already; the boxes, like minimal hosts, have no sudo.
+		"ansible_become": false,
+		// Quick swaps, checked through the test site's health URL on each host's own loopback.
+		"nginx_upgrade_soak":        "2s",
+		"nginx_upgrade_health_urls": []string{"http://127.0.0.1/health"},
+	}
+	for k, v := range all {
+		vars[k] = v
+	}
+	inv, err := json.MarshalIndent(map[string]any{"nginx": map[string]any{"hosts": hosts, "vars": vars}}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "inventory.yml")
+	if err := os.WriteFile(path, inv, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// nginxPackages are the role's apt specs for nginx and nginx-common at version (nginx's own
+// version: nginxVersion, when it differs, as for the broken rebuild).
+func nginxPackages(version, nginxVersion string) []string {
+	return []string{"nginx=" + cmp.Or(nginxVersion, version), "nginx-common=" + version}
+}
+
+// play is one ansible-playbook run, read through the ansible.posix.json callback.
+type play struct {
+	rc  int
+	raw string
+	out struct {
+		Plays []struct {
+			Tasks []struct {
+				Task  struct{ Name string }
+				Hosts map[string]map[string]any
+			}
+		}
+		// The play recap.
+		Stats map[string]struct{ Ok, Changed, Failures, Unreachable, Skipped int }
+	}
+}
+
+// runPlaybook runs the shipped packaging/ansible/rolling-swap.yml on the fleet, with extra
+// arguments (-e, --check), within a deadline.
+func (f *fleet) runPlaybook(t *testing.T, inventory string, args ...string) play {
+	t.Helper()
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "packaging", "ansible")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ansible-playbook", append([]string{"-i", inventory, "rolling-swap.yml"}, args...)...)
+	cmd.Dir = dir // its ansible.cfg, as a user runs it
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(),
+		"ANSIBLE_STDOUT_CALLBACK=ansible.posix.json",
+		"ANSIBLE_HOME="+home, "ANSIBLE_LOCAL_TEMP="+filepath.Join(home, "tmp"),
+		"ANSIBLE_NOCOLOR=1",
+	)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	p := play{rc: cmd.ProcessState.ExitCode(), raw: stdout.String()}
+	if err != nil && p.rc < 0 {
+		t.Fatalf("ansible-playbook: %v\n%s", err, stderr.String())
+	}
+	if err := json.Unmarshal([]byte(p.raw), &p.out); err != nil {
+		t.Fatalf("ansible-playbook %v: exit %d, output is not the json callback's: %v\n%s\n%s", args, p.rc, err, p.raw, stderr.String())
+	}
+	t.Logf("ansible-playbook %v → exit %d in %s; recap %+v", args, p.rc, time.Since(start).Round(time.Millisecond), p.out.Stats)
+	if stderr.Len() > 0 {
+		t.Logf("ansible-playbook stderr:\n%s", stderr.String())
+	}
+	for host, st := range p.out.Stats {
+		if st.Failures+st.Unreachable > 0 {
+			t.Logf("%s failed:\n%s", host, strings.Join(p.messages(host), "\n"))
+		}
+	}
+	return p
+}
+
+// fact returns what each host's tasks set as the fact key (such as
+// nginx_upgrade_result), the last one per host.
+func (p play) fact(key string) map[string]map[string]any {
+	got := map[string]map[string]any{}
+	for _, pl := range p.out.Plays {
+		for _, task := range pl.Tasks {
+			for host, res := range task.Hosts {
+				facts, _ := res["ansible_facts"].(map[string]any)
+				if v, ok := facts[key].(map[string]any); ok && len(v) > 0 {
+					got[host] = v
+				}
+			}
+		}
+	}
+	return got
+}
+
+// messages returns every message a host's tasks printed or failed with, in order.
+func (p play) messages(host string) []string {
+	var msgs []string
+	for _, pl := range p.out.Plays {
+		for _, task := range pl.Tasks {
+			res := task.Hosts[host]
+			if m, ok := res["msg"].(string); ok {
+				msgs = append(msgs, task.Task.Name+": "+m)
+			}
+			if m, ok := res["module_stderr"].(string); ok && m != "" {
+				msgs = append(msgs, task.Task.Name+": module stderr: "+m)
+			}
+		}
+	}
+	return msgs
+}
+
+// history reads the helper's audit trail in a host's journal, as an operator would.
+func (h *fleetHost) history(t *testing.T) []audit.Run {
+	t.Helper()
+	var runs []audit.Run
+	if err := json.Unmarshal([]byte(h.Sh("nginx-upgradectl history --json")), &runs); err != nil {
+		t.Fatalf("%s: history --json: %v", h.name, err)
+	}
+	return runs
+}
+
+// installedVersion is the version of nginx dpkg has installed on a host.
+func (h *fleetHost) installedVersion() string {
+	return strings.TrimSpace(h.Sh("dpkg-query -W -f '${Version}' nginx"))
+}
+
+// agree asserts that what the play printed for a host (the role's nginx_upgrade_result) and the
+// host's own history tell the same run.
+func agree(t *testing.T, h *fleetHost, res map[string]any, outcome string) audit.Run {
+	t.Helper()
+	runs := h.history(t)
+	if len(runs) != 1 {
+		t.Fatalf("%s: history has %d runs, want the play's one: %+v", h.name, len(runs), runs)
+	}
+	run := runs[0]
+	str := func(k string) string { return fmt.Sprint(res[k]) }
+	if str("outcome") != outcome || run.Outcome != outcome || str("upgrade_id") != run.UpgradeID || run.UpgradeID == "" {
+		t.Errorf("%s: the play says %s (upgrade_id %s), the journal %s (%s); want both %s", h.name, str("outcome"), str("upgrade_id"), run.Outcome, run.UpgradeID, outcome)
+	}
+	if str("old_master_pid") != strconv.Itoa(run.OldMasterPID) || (outcome == "success" && str("new_master_pid") != strconv.Itoa(run.NewMasterPID)) {
+		t.Errorf("%s: the play says master %s → %s, the journal %d → %d", h.name, str("old_master_pid"), str("new_master_pid"), run.OldMasterPID, run.NewMasterPID)
+	}
+	if !strings.HasPrefix(run.OldSHA256, str("old_sha256")) || !strings.HasPrefix(run.NewSHA256, str("new_sha256")) || len(str("new_sha256")) < 12 {
+		t.Errorf("%s: the play says sha %s → %s, the journal %s → %s", h.name, str("old_sha256"), str("new_sha256"), run.OldSHA256, run.NewSHA256)
+	}
+	if !strings.HasPrefix(run.InvokedBy, "ansible:") {
+		t.Errorf("%s: INVOKED_BY %q, want ansible:PLAY", h.name, run.InvokedBy)
+	}
+	return run
+}
+
+// A rolling swap of every host, one batch after another, under load on each: every host on
+// the new build, MainPID handed over, no restart, nothing failed; the play and each host's
+// journal tell the same runs.
+func TestFleetRollingSwapOfAllHosts(t *testing.T) {
+	// The role installs our package first, from the .deb on the controller.
+	f := fleetT(t, 3, false)
+	b := f.hosts[0].Builds
+	inv := f.inventory(t, map[string]any{
+		"nginx_upgrade_deb":            labtest.PackageT(t, "deb"),
+		"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, ""),
+	}, nil)
+	f.startTraffic(t)
+	p := f.runPlaybook(t, inv)
+	f.stopTraffic(t)
+	if p.rc != 0 {
+		t.Fatalf("ansible-playbook exited %d, want 0", p.rc)
+	}
+
+	results := p.fact("nginx_upgrade_result")
+	var runs []audit.Run
+	for _, h := range f.hosts {
+		if st := p.out.Stats[h.name]; st.Failures != 0 || st.Unreachable != 0 || st.Changed == 0 {
+			t.Errorf("%s: recap %+v, want changed and no failures", h.name, st)
+		}
+		master := labtest.OneMasterOn(t, h.Box, b.New, h.before)
+		if got := h.installedVersion(); got != b.NewVersion {
+			t.Errorf("%s: nginx %s installed, want %s", h.name, got, b.NewVersion)
+		}
+		if got := h.Sh("dpkg-query -W -f '${db:Status-Abbrev}' nginx-upgrade"); strings.TrimSpace(got) != "ii" {
+			t.Errorf("%s: nginx-upgrade package %q, want installed by the role", h.name, got)
+		}
+		run := agree(t, h, results[h.name], "success")
+		if run.NewMasterPID != master {
+			t.Errorf("%s: the journal's new master %d, MainPID %d", h.name, run.NewMasterPID, master)
+		}
+		t.Logf("%s: %q", h.name, p.messages(h.name))
+		runs = append(runs, run)
+	}
+	// serial: [1, "25%"] of three hosts is three batches: each swap ends before the next begins.
+	for i := 1; i < len(runs); i++ {
+		if !runs[i-1].End.Before(runs[i].Start) {
+			t.Errorf("%s swapped %s–%s, %s from %s: want one batch after another", f.hosts[i-1].name,
+				runs[i-1].Start.Format(time.StampMilli), runs[i-1].End.Format(time.StampMilli), f.hosts[i].name, runs[i].Start.Format(time.StampMilli))
+		}
+	}
+	if t.Failed() {
+		return
+	}
+
+	// The whole fleet back: the same play, naming the old packages.
+	swapped := map[string]testbed.Unit{}
+	for _, h := range f.hosts {
+		swapped[h.name] = h.Unit("nginx")
+	}
+	inv = f.inventory(t, map[string]any{
+		"nginx_upgrade_deb":            labtest.PackageT(t, "deb"),
+		"nginx_upgrade_nginx_packages": nginxPackages(b.OldVersion, ""),
+	}, nil)
+	f.startTraffic(t)
+	p = f.runPlaybook(t, inv)
+	f.stopTraffic(t)
+	if p.rc != 0 {
+		t.Fatalf("rolling back: ansible-playbook exited %d, want 0", p.rc)
+	}
+	for _, h := range f.hosts {
+		labtest.OneMasterOn(t, h.Box, b.Old, swapped[h.name])
+		if got := h.installedVersion(); got != b.OldVersion {
+			t.Errorf("%s: nginx %s installed after the rollback play, want %s", h.name, got, b.OldVersion)
+		}
+	}
+}
+
+// The second host is offered a build whose workers die: the helper rolls it back and the host
+// fails, the play stops there (max_fail_percentage 0): the first host stays on the new build,
+// the third is untouched, and no request fails anywhere.
+func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
+	f := fleetT(t, 3, true)
+	b := f.hosts[0].Builds
+	inv := f.inventory(t,
+		map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")},
+		map[string]map[string]any{"web2": {"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, brokenVersion(b))}})
+	f.startTraffic(t)
+	p := f.runPlaybook(t, inv)
+	f.stopTraffic(t)
+	if p.rc == 0 {
+		t.Fatalf("ansible-playbook exited 0 with a broken build on web2")
+	}
+	results := p.fact("nginx_upgrade_result")
+	web1, web2, web3 := f.hosts[0], f.hosts[1], f.hosts[2]
+
+	if st := p.out.Stats["web1"]; st.Failures != 0 || st.Changed == 0 {
+		t.Errorf("web1: recap %+v, want swapped", st)
+	}
+	labtest.OneMasterOn(t, web1.Box, b.New, web1.before)
+	agree(t, web1, results["web1"], "success")
+
+	if st := p.out.Stats["web2"]; st.Failures != 1 {
+		t.Errorf("web2: recap %+v, want one failure", st)
+	}
+	if master := labtest.OneMasterOn(t, web2.Box, b.Old, web2.before); master != web2.before.MainPID {
+		t.Errorf("web2: MainPID %d, want the old master %d", master, web2.before.MainPID)
+	}
+	if got := web2.installedVersion(); got != brokenVersion(b) {
+		t.Errorf("web2: nginx %s installed, want the broken %s (installed, not running)", got, brokenVersion(b))
+	}
+	agree(t, web2, results["web2"], "rolled_back")
+	labtest.MustContain(t, "web2's failure", strings.Join(p.messages("web2"), "\n"), "rolled back", "nginx-upgradectl history")
+
+	if st, ran := p.out.Stats["web3"]; ran && st.Ok+st.Changed+st.Failures > 0 {
+		t.Errorf("web3: recap %+v, want untouched", st)
+	}
+	if master := labtest.OneMasterOn(t, web3.Box, b.Old, web3.before); master != web3.before.MainPID {
+		t.Errorf("web3: MainPID %d, want %d", master, web3.before.MainPID)
+	}
+	if got := web3.installedVersion(); got != b.OldVersion {
+		t.Errorf("web3: nginx %s installed, want %s untouched", got, b.OldVersion)
+	}
+	if runs := web3.history(t); len(runs) != 0 {
+		t.Errorf("web3: %d runs in its journal, want none", len(runs))
+	}
+	if t.Failed() {
+		return
+	}
+
+	// Resume: with web2 offered the good build, the same play again. web1 is already there (no
+	// change, no run), web2 and web3 swap.
+	f.startTraffic(t)
+	p = f.runPlaybook(t, f.inventory(t, map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")}, nil))
+	f.stopTraffic(t)
+	if p.rc != 0 {
+		t.Fatalf("resuming: ansible-playbook exited %d, want 0", p.rc)
+	}
+	if st := p.out.Stats["web1"]; st.Changed != 0 || st.Failures != 0 {
+		t.Errorf("web1: recap %+v when resuming, want no change", st)
+	}
+	if runs := web1.history(t); len(runs) != 1 {
+		t.Errorf("web1: %d runs after resuming, want still 1", len(runs))
+	}
+	for _, h := range []*fleetHost{web2, web3} {
+		if st := p.out.Stats[h.name]; st.Changed == 0 || st.Failures != 0 {
+			t.Errorf("%s: recap %+v when resuming, want swapped", h.name, st)
+		}
+		labtest.OneMasterOn(t, h.Box, b.New, h.before)
+	}
+}
+
+// --check on a mixed fleet: web1 and web3 have the new build on disk, installed without a swap;
+// web2 runs what is on disk. Taking the binary on disk, exactly web1 and web3 would swap;
+// naming the new packages, web2 would too. Nothing changes.
+func TestFleetCheckModeReportsTheHostsThatWouldSwap(t *testing.T) {
+	f := fleetT(t, 3, true)
+	b := f.hosts[0].Builds
+	for _, h := range []*fleetHost{f.hosts[0], f.hosts[2]} {
+		// As the role installs packages: the restart refused, the swap left to the caller.
+		out, rc := labtest.BoxRun(t, h.Box, "NGINX_UPGRADE_DEFER=1 DEBIAN_FRONTEND=noninteractive dpkg -i "+labtest.NewDebs(h.Box))
+		if rc != 0 {
+			t.Fatalf("%s: dpkg -i exited %d", h.name, rc)
+		}
+		labtest.MustContain(t, h.name+"'s dpkg output", out, "swap left to the caller (NGINX_UPGRADE_DEFER=1)")
+		// The .path unit sees the new binary too, and leaves it alone.
+		labtest.PathUnitSays(t, h.Box, "left to its caller already")
+	}
+	f.startTraffic(t)
+	pending := map[string]bool{"web1": true, "web3": true}
+	for _, c := range []struct {
+		name  string
+		vars  map[string]any
+		swaps map[string]bool
+	}{
+		{"the binary on disk", nil, pending},
+		{"the new packages", map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")}, map[string]bool{"web1": true, "web2": true, "web3": true}},
+	} {
+		p := f.runPlaybook(t, f.inventory(t, c.vars, nil), "--check")
+		if p.rc != 0 {
+			t.Fatalf("%s: ansible-playbook --check exited %d", c.name, p.rc)
+		}
+		for _, h := range f.hosts {
+			if st := p.out.Stats[h.name]; st.Failures != 0 || (st.Changed > 0) != c.swaps[h.name] {
+				t.Errorf("%s: %s: recap %+v, want changed=%v", c.name, h.name, st, c.swaps[h.name])
+			}
+		}
+	}
+	f.stopTraffic(t)
+
+	for _, h := range f.hosts {
+		if u := h.Unit("nginx"); u != h.before {
+			t.Errorf("%s: nginx.service %+v after --check, before %+v", h.name, u, h.before)
+		}
+		if runs := h.history(t); len(runs) != 0 {
+			t.Errorf("%s: %d runs in the journal after --check, want none", h.name, len(runs))
+		}
+		var st struct {
+			UpgradePending bool `json:"upgrade_pending"`
+		}
+		json.Unmarshal([]byte(h.Sh("nginx-upgradectl status --json || true")), &st)
+		want, version := pending[h.name], b.OldVersion
+		if want {
+			version = b.NewVersion
+		}
+		if st.UpgradePending != want || h.installedVersion() != version {
+			t.Errorf("%s: upgrade pending %v, nginx %s installed; want %v, %s as before --check", h.name, st.UpgradePending, h.installedVersion(), want, version)
+		}
+	}
+}

@@ -1,0 +1,102 @@
+// Package testbed runs real nginx builds from Debian's archive on loopback, for the project's tests,
+// demo and benchmark: two distinct builds picked from what the archive serves today, an nginx in a
+// private prefix, the binary replaced the way a package manager does it, and fault builds.
+package testbed
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
+)
+
+// Builds are the two distinct Debian nginx builds the tests swap between.
+type Builds struct {
+	OldVersion, NewVersion string
+	Old, New               string // paths of the extracted /usr/sbin/nginx binaries
+	OldDebs, NewDebs       string // directories holding nginx_*.deb and nginx-common_*.deb
+}
+
+// LoadBuilds returns the cached builds, fetching them with the project's script when missing
+// (`apt-cache madison nginx` picks the versions: old ones vanish from the archive).
+func LoadBuilds() (Builds, error) {
+	debs, err := nspawn.CachedDebs()
+	if err != nil {
+		if err := runScript("testdata/container/nginx-debs.sh"); err != nil {
+			return Builds{}, err
+		}
+		if debs, err = nspawn.CachedDebs(); err != nil {
+			return Builds{}, err
+		}
+	}
+	if debs.Old == debs.New {
+		return Builds{}, fmt.Errorf("%s/versions names one version twice: %s", debs.Dir, debs.Old)
+	}
+	b := Builds{OldVersion: debs.Old, NewVersion: debs.New, OldDebs: debs.VersionDir(debs.Old), NewDebs: debs.VersionDir(debs.New)}
+	if b.Old, err = extract(b.OldDebs, b.OldVersion); err != nil {
+		return Builds{}, err
+	}
+	if b.New, err = extract(b.NewDebs, b.NewVersion); err != nil {
+		return Builds{}, err
+	}
+	return b, nil
+}
+
+// extract unpacks the nginx .deb of version into the cache, once, and returns its binary.
+func extract(debDir, version string) (string, error) {
+	dir := filepath.Join(nspawn.CacheDir(), "builds", version)
+	bin := filepath.Join(dir, "usr/sbin/nginx")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	debs, _ := filepath.Glob(filepath.Join(debDir, "nginx_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("want one nginx_*.deb in %s, found %d (run: bash testdata/container/nginx-debs.sh)", debDir, len(debs))
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("dpkg-deb", "-x", debs[0], tmp).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", debs[0], err, out)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return bin, nil
+}
+
+// RepoRoot finds the module root from the working directory (tests run in their package dir).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func runScript(rel string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("bash", filepath.Join(root, rel))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", rel, err)
+	}
+	return nil
+}

@@ -102,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Under systemd, stderr is the journal already, where the trail's events say the same.
 	toJournal, _ := journal.StderrIsJournalStream()
 	quiet := f.json || (toJournal && tr.sink.Where() == "journald")
-	opts.Observe = func(ev upgrade.Event) {
+	opts.OnEvent = func(ev upgrade.Event) {
 		tr.observe(ev)
 		if !quiet {
 			print(ev)

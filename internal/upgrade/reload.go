@@ -17,12 +17,12 @@ import (
 // configuration reload, tested first and checked after.
 func Reload(ctx context.Context, opts Options) *Result {
 	opts.setDefaults()
-	if s := Observe(opts.PidFile); s.State == Running {
+	if s := ReadState(opts.PidFile); s.State == Running {
 		if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil && !s.Current.Exe.SameFile(bin) {
 			return Upgrade(ctx, opts)
 		}
 	}
-	r := &run{opts: opts, rec: newRecorder(opts.Observe)}
+	r := &run{opts: opts, rec: newRecorder(opts.OnEvent)}
 	rec := r.rec
 	release, err := lock(opts.LockDir, opts.PidFile)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // run; otherwise release must be called.
 func resolveStart(ctx context.Context, opts *Options) (*recorder, Snapshot, func(), *Result) {
 	opts.setDefaults()
-	rec := newRecorder(opts.Observe)
+	rec := newRecorder(opts.OnEvent)
 	release, err := lock(opts.LockDir, opts.PidFile)
 	if err != nil {
 		return rec, Snapshot{}, nil, rec.finish(Refused, err, "refused: %v", err)
@@ -195,7 +195,7 @@ func verifyEnd(ctx context.Context, opts Options, master nginx.Proc, bin nginx.B
 	defer cancel()
 	var last string
 	if err := wait.Until(vctx, opts.Poll, func() (bool, error) {
-		last = verifyMaster(Observe(opts.PidFile), master, bin, workers)
+		last = verifyMaster(ReadState(opts.PidFile), master, bin, workers)
 		return last == "", nil
 	}); err != nil {
 		return errors.New(last)

@@ -87,12 +87,12 @@ type recorder struct {
 	stepFrom time.Time
 	info     Info
 	events   []Event
-	observe  Observer
+	onEvent  Observer
 }
 
-func newRecorder(observe Observer) *recorder {
+func newRecorder(onEvent Observer) *recorder {
 	now := time.Now()
-	return &recorder{start: now, stepFrom: now, observe: observe}
+	return &recorder{start: now, stepFrom: now, onEvent: onEvent}
 }
 
 // record ends the current step with result and starts timing the next.
@@ -105,8 +105,8 @@ func (r *recorder) record(step Step, result string, err error, format string, ar
 	}
 	r.stepFrom = now
 	r.events = append(r.events, ev)
-	if r.observe != nil {
-		r.observe(ev)
+	if r.onEvent != nil {
+		r.onEvent(ev)
 	}
 }
 

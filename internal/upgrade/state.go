@@ -51,8 +51,8 @@ type Snapshot struct {
 	USR2Pending bool
 }
 
-// Observe looks at the nginx whose pid file is pidFile and names its state.
-func Observe(pidFile string) Snapshot {
+// ReadState looks at the nginx whose pid file is pidFile and names its state.
+func ReadState(pidFile string) Snapshot {
 	s := Snapshot{PidFile: pidFile}
 	s.Current, s.CurrentErr = masterFromPidFile(pidFile)
 	s.Old, s.OldbinErr = masterFromPidFile(nginx.OldbinPath(pidFile))
@@ -67,7 +67,7 @@ func Observe(pidFile string) Snapshot {
 	return s
 }
 
-// nameState is pure: it names the state from what Observe read.
+// nameState is pure: it names the state from what ReadState read.
 func nameState(s Snapshot) State {
 	oldbinExists := !errors.Is(s.OldbinErr, nginx.ErrNoPidFile)
 	switch {
@@ -137,12 +137,12 @@ func trustPidFiles(opts Options) error {
 	return nil
 }
 
-// Settle observes until a starting new master is up or gone (nginx restores the pid file when it
+// Settle reads the state until a starting new master is up or gone (nginx restores the pid file when it
 // fails), within ctx: commit and rollback must not decide on a state that is still moving.
 func Settle(ctx context.Context, pidFile string, every time.Duration) Snapshot {
-	s := Observe(pidFile)
+	s := ReadState(pidFile)
 	wait.Until(ctx, every, func() (bool, error) {
-		s = Observe(pidFile)
+		s = ReadState(pidFile)
 		return s.State != NewMasterStarting, nil
 	})
 	return s

@@ -42,7 +42,7 @@ type DiskBinary struct {
 
 // ReadStatus looks at the nginx of pidFile. It changes nothing and takes no lock.
 func ReadStatus(ctx context.Context, pidFile string) Status {
-	s := Observe(pidFile)
+	s := ReadState(pidFile)
 	st := Status{State: s.State, PidFile: pidFile}
 	if s.Current == nil && s.CurrentErr != nil {
 		st.Problem = s.CurrentErr.Error()

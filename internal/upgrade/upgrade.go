@@ -48,7 +48,7 @@ type Options struct {
 
 	LockDir    string
 	Supervisor Supervisor // the service manager tracking nginx; nil when there is none
-	Observe    Observer
+	OnEvent    Observer // called with every event as it happens
 }
 
 // Supervisor is the service manager that tracks nginx's main process (systemd). It is told of the
@@ -96,7 +96,7 @@ var (
 // Upgrade swaps the running nginx to the binary on disk.
 func Upgrade(ctx context.Context, opts Options) *Result {
 	opts.setDefaults()
-	r := &run{opts: opts, rec: newRecorder(opts.Observe)}
+	r := &run{opts: opts, rec: newRecorder(opts.OnEvent)}
 	release, err := lock(opts.LockDir, opts.PidFile)
 	if err != nil {
 		return r.rec.finish(Refused, err, "refused: %v", err)
@@ -160,7 +160,7 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 // findMaster reads the pid file and checks it names a lone nginx master, in trusted pid files,
 // that the supervisor agrees is nginx's main process.
 func (r *run) findMaster(ctx context.Context) *Result {
-	s := Observe(r.opts.PidFile)
+	s := ReadState(r.opts.PidFile)
 	switch {
 	case s.State.HalfDone():
 		err := fmt.Errorf("an upgrade of this nginx is half-done (state %s)", s.State)
@@ -263,7 +263,7 @@ func (r *run) waitNewMaster(ctx context.Context) error {
 		if !nginx.Alive(r.old.Proc) {
 			return false, errOldGone
 		}
-		s := Observe(r.opts.PidFile)
+		s := ReadState(r.opts.PidFile)
 		switch {
 		case s.Old != nil && s.Old.Pid == r.old.Pid:
 			sawOldbin = true

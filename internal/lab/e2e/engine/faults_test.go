@@ -95,7 +95,7 @@ func killAt(t *testing.T, n *testbed.Nginx, kp killPoint) {
 	if cmd.ProcessState.ExitCode() != -1 {
 		t.Fatalf("%s: the helper was not killed (exit %d): the step never came", kp.name, cmd.ProcessState.ExitCode())
 	}
-	if s := upgrade.Observe(n.PidFile); s.Old != nil {
+	if s := upgrade.ReadState(n.PidFile); s.Old != nil {
 		t.Logf("%s: left in state %s (old %d, new %d)", kp.name, s.State, s.Old.Pid, pidOf(s.Current))
 	}
 }
@@ -128,14 +128,14 @@ func duringSoak(t *testing.T, n *testbed.Nginx, soak string, act func(upgrade.Sn
 			return false, errors.New("the run ended before the soak")
 		default:
 		}
-		return upgrade.Observe(n.PidFile).State == upgrade.OldDrained, nil
+		return upgrade.ReadState(n.PidFile).State == upgrade.OldDrained, nil
 	})
 	if err != nil {
 		cmd.Process.Kill()
 		<-exited
-		t.Fatalf("old-drained never reached (%v; now %s); the run said:\n%s%s", err, upgrade.Observe(n.PidFile).State, stdout.String(), stderr.String())
+		t.Fatalf("old-drained never reached (%v; now %s); the run said:\n%s%s", err, upgrade.ReadState(n.PidFile).State, stdout.String(), stderr.String())
 	}
-	act(upgrade.Observe(n.PidFile), cmd.Process)
+	act(upgrade.ReadState(n.PidFile), cmd.Process)
 	<-exited
 	r := ctlResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 	if r.stdout != "" {
@@ -219,7 +219,7 @@ func TestNginxStoppedFromOutsideDuringTheRun(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("the run took %s after nginx stopped; it must not wait out the soak", took)
 	}
-	if s := upgrade.Observe(n.PidFile); s.State != upgrade.Stopped {
+	if s := upgrade.ReadState(n.PidFile); s.State != upgrade.Stopped {
 		t.Fatalf("state %s, want stopped", s.State)
 	}
 }

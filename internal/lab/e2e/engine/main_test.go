@@ -94,7 +94,7 @@ func lockDir(t *testing.T) string {
 // all its workers.
 func servingAlone(t *testing.T, n *testbed.Nginx, pid int, build string) {
 	t.Helper()
-	s := upgrade.Observe(n.PidFile)
+	s := upgrade.ReadState(n.PidFile)
 	if s.State != upgrade.Running {
 		t.Fatalf("state %s, want running (current: %v, oldbin: %v)", s.State, s.CurrentErr, s.OldbinErr)
 	}
@@ -155,8 +155,8 @@ func waitState(t *testing.T, pidFile string, want upgrade.State) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := wait.Until(ctx, 10*time.Millisecond, func() (bool, error) { return upgrade.Observe(pidFile).State == want, nil }); err != nil {
-		t.Fatalf("state %s never reached (now %s)", want, upgrade.Observe(pidFile).State)
+	if err := wait.Until(ctx, 10*time.Millisecond, func() (bool, error) { return upgrade.ReadState(pidFile).State == want, nil }); err != nil {
+		t.Fatalf("state %s never reached (now %s)", want, upgrade.ReadState(pidFile).State)
 	}
 }
 

@@ -100,7 +100,7 @@ func TestPauseThenCommit(t *testing.T) {
 	if st := ctl(t, "status", "--pid-file", n.PidFile); st.code != 3 {
 		t.Fatalf("status while paused: exit %d, want 3", st.code)
 	}
-	if s := upgrade.Observe(n.PidFile); s.State != upgrade.OldDrained {
+	if s := upgrade.ReadState(n.PidFile); s.State != upgrade.OldDrained {
 		t.Fatalf("state %s while paused, want %s", s.State, upgrade.OldDrained)
 	}
 	c := ctl(t, "commit", "--pid-file", n.PidFile, "--json")
@@ -318,7 +318,7 @@ func TestForegroundNginxIsRefusedBeforeAnySignal(t *testing.T) {
 func TestNaiveSwapOfBrokenBuildIsCaughtByTheLoad(t *testing.T) {
 	b := testbed.BuildsT(t)
 	n := testbed.StartT(t, b.Old, testbed.Config{})
-	old := upgrade.Observe(n.PidFile).Current.Proc
+	old := upgrade.ReadState(n.PidFile).Current.Proc
 	broken, err := testbed.WorkersDie(t.TempDir(), b.New)
 	if err != nil {
 		t.Fatal(err)

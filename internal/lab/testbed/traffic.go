@@ -13,10 +13,12 @@ import (
 // request a new connection), an open-loop stream at a fixed rate with per-request timeouts (the
 // only one that sees stalls), and slow downloads that must arrive whole.
 type Traffic struct {
+	start  time.Time // the stream's clock: its records' Start are from here
 	stream *load.Stream
 	wrk    *load.Wrk
 	dl     *load.Downloads // or, with KeepDownloading:
 	keep   *keepDownloading
+	cancel context.CancelFunc // releases the downloads' deadline
 }
 
 // TrafficConfig sizes the load. Zero values take modest defaults: these machines have 2 cores.
@@ -26,12 +28,16 @@ type TrafficConfig struct {
 	WrkDuration time.Duration // wrk runs this long (default 10s); Stop waits for it
 	WrkConns    int           // default 8
 	Downloads   int           // concurrent slow downloads (default 2)
+	// DownloadSize is the size of the site's /slow/big.bin (default SlowSize): a site may serve a
+	// larger one, so that downloads outlast a longer swap (the bench's do).
+	DownloadSize int64
 	// KeepDownloading starts a new download as each one ends, until Stop: for long runs (a
 	// fleet's rolling swap), so that downloads are in flight whenever a swap happens.
 	KeepDownloading bool
 }
 
-// Site is what traffic targets: an nginx serving "/" and SlowSize bytes at /slow/big.bin.
+// Site is what traffic targets: an nginx serving "/" and SlowSize bytes (or
+// TrafficConfig.DownloadSize) at /slow/big.bin.
 type Site struct {
 	Base    string // e.g. http://127.0.0.1:80
 	SlowSHA string // sha256 of /slow/big.bin
@@ -54,23 +60,39 @@ func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, 
 	if cfg.WrkDuration == 0 {
 		cfg.WrkDuration = 10 * time.Second
 	}
+	if cfg.DownloadSize == 0 {
+		cfg.DownloadSize = SlowSize
+	}
 	tr := &Traffic{}
 	var err error
 	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout, NetNS: site.NetNS}); err != nil {
 		return nil, err
 	}
+	// The stream's clock starts inside StartStream; this is at most microseconds later.
+	tr.start = time.Now()
 	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1, NetNS: site.NetNS}); err != nil {
 		tr.stream.Stop()
 		return nil, err
 	}
-	file := load.File{URL: site.Base + "/slow/big.bin", Size: SlowSize, SHA256: site.SlowSHA, NetNS: site.NetNS}
+	file := load.File{URL: site.Base + "/slow/big.bin", Size: cfg.DownloadSize, SHA256: site.SlowSHA, NetNS: site.NetNS}
 	if cfg.KeepDownloading {
 		tr.keep = startKeepDownloading(ctx, cfg.Downloads, file)
 	} else {
-		tr.dl = load.StartDownloads(ctx, cfg.Downloads, file)
+		var dctx context.Context
+		dctx, tr.cancel = context.WithTimeout(ctx, downloadTimeout(file.Size))
+		tr.dl = load.StartDownloads(dctx, cfg.Downloads, file)
 	}
 	return tr, nil
 }
+
+// downloadTimeout bounds a download of size bytes: it lasts its size at SlowRate (1 MiB/s); the
+// minute more only catches one that hangs.
+func downloadTimeout(size int64) time.Duration {
+	return time.Duration(size>>20)*time.Second + time.Minute
+}
+
+// Clock places a wall-clock moment on the stream's timeline, where its records are.
+func (tr *Traffic) Clock(t time.Time) time.Duration { return t.Sub(tr.start) }
 
 // keepDownloading runs n download loops until stopped.
 type keepDownloading struct {
@@ -92,7 +114,9 @@ func startKeepDownloading(ctx context.Context, n int, f load.File) *keepDownload
 					return
 				default:
 				}
-				r := load.Download(ctx, f)
+				dctx, cancel := context.WithTimeout(ctx, downloadTimeout(f.Size))
+				r := load.Download(dctx, f)
+				cancel()
 				k.mu.Lock()
 				k.results = append(k.results, r)
 				k.mu.Unlock()
@@ -139,6 +163,7 @@ func (tr *Traffic) stopRest(r TrafficResult) TrafficResult {
 		r.Downloads = tr.keep.wait()
 	} else {
 		r.Downloads = tr.dl.Wait()
+		tr.cancel()
 	}
 	return r
 }

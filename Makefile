@@ -3,36 +3,58 @@ GO      ?= $(shell command -v go || echo /usr/local/go/bin/go)
 BIN     := bin/nginx-upgradectl
 export PATH := $(dir $(GO)):$(PATH)
 
-.PHONY: all build deps test unit fuzz demo bench install clean
+.PHONY: all build host-deps deps test lint unit unit-race fuzz demo bench install clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/nginx-upgradectl
 
-# Host tools, the two Debian nginx builds the tests swap between.
-deps:
+# Host tools and the two Debian nginx builds the tests swap between (all the demo needs).
+host-deps:
 	bash testdata/host-deps.sh
+
+# Everything the end-to-end suites need: host-deps and the golden tree the containers boot.
+deps: host-deps
 	bash testdata/container/golden.sh
 
-# Every test, against real nginx builds under real load. Tests run one package at a time: they
-# measure failed requests under load on a 2-core machine and must not compete with each other.
-test: deps
-	$(GO) vet ./...
-	$(GO) test -p 1 -count=1 -timeout 25m ./...
+# The linters make test runs, pinned, built through the Go module proxy into bin/.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := bin/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+$(STATICCHECK):
+	GOBIN=$(abspath $(dir $(STATICCHECK))) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Every test, the end-to-end suites against real nginx builds under real load, systemd in
+# containers, dpkg, apt and ansible-playbook (-tags e2e: there a missing part fails, never
+# skips). Packages run one at a time: they measure failed requests under load on a 2-core
+# machine and must not compete with each other.
+test: deps lint unit-race
+	$(GO) test -tags e2e -p 1 -count=1 -timeout 40m ./...
 	FUZZTIME=3s GO=$(GO) bash testdata/fuzz.sh
+
+# Formatting, vet (with and without the e2e suites) and staticcheck; the .deb through lintian.
+lint: $(STATICCHECK) lint-deb
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./...
+
+# The hermetic tests: what `go test ./...` runs as any user, offline, in under a minute.
+unit:
+	$(GO) test -count=1 ./...
+
+# The same once more under the race detector.
+unit-race:
+	$(GO) test -race -count=1 ./...
 
 # Every fuzz target of a parser of outside input, FUZZTIME each (`make fuzz FUZZTIME=60s`).
 fuzz:
 	GO=$(GO) bash testdata/fuzz.sh
 
-# Pure-logic tests only: seconds, no root, no nginx.
-unit:
-	$(GO) test -count=1 ./internal/nginx/ ./internal/upgrade/ ./internal/health/ ./internal/wait/ ./internal/bench/
-
 # A live upgrade of a real nginx under load, with the result printed.
-demo: deps build
-	$(GO) run ./cmd/upgrade-demo -ctl $(BIN)
+demo: host-deps build
+	$(GO) run ./internal/lab/cmd/upgrade-demo -ctl $(BIN)
 
 # Until the package does it: the helper, the units, the defaults (kept if present), the catalog.
 PREFIX_UNITS := /usr/lib/systemd/system
@@ -51,8 +73,8 @@ install: build
 # BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' runs only the package rows,
 # BENCH_FLAGS='-scale-only -out docs/bench/scale' the scale rows instead. The Go benchmarks show what finding a master's workers costs as /proc grows, and its listeners among many sockets.
 bench: deps build package
-	$(GO) run ./cmd/upgrade-bench -ctl $(BIN) -deb "$$(ls $(DIST)/nginx-upgrade_*.deb)" -out docs/bench $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./internal/bench/ ./internal/health/
+	$(GO) run ./internal/lab/cmd/upgrade-bench -ctl $(BIN) -deb "$$(ls $(DIST)/nginx-upgrade_*.deb)" -out docs/bench $(BENCH_FLAGS)
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 20x ./internal/lab/bench/ ./internal/health/
 
 clean:
 	rm -rf bin dist

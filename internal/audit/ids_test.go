@@ -83,7 +83,7 @@ func TestMessageIDsAreJournalIDs(t *testing.T) {
 		}
 		seen[id] = step
 	}
-	if !id128.MatchString(NewUpgradeID()) || NewUpgradeID() == NewUpgradeID() {
+	if a, b := NewUpgradeID(), NewUpgradeID(); !id128.MatchString(a) || a == b {
 		t.Error("NewUpgradeID must return a fresh 128-bit hex id each call")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/load"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -28,8 +29,8 @@ const boxPidFile = "/run/nginx.pid"
 // host, on the box's site on the host's loopback. There is no floor here: the time to the new
 // build serving is from the method's start (dpkg's), and the steady window starts at
 // bed.SteadyFrom as for a host run whose floor was quick.
-func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ Run, err error) {
-	r := Run{Method: m.Name(), Rep: spec.Rep, Workers: spec.Workers, FloorMS: -1, FloorIdleMS: -1}
+func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Run, err error) {
+	r := report.Run{Method: m.Name(), Rep: spec.Rep, Workers: spec.Workers, FloorMS: -1, FloorIdleMS: -1}
 	box, err := readyBox(ctx, m)
 	if err != nil {
 		return r, err
@@ -64,7 +65,7 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ Run, err 
 		return r, fmt.Errorf("start load: %w", err)
 	}
 	pf.clock = tr.clock
-	r.SteadyFromMS = ms(bed.SteadyFrom)
+	r.SteadyFromMS = report.Millis(bed.SteadyFrom)
 	subj := subject{
 		env:      Env{Box: box, Workers: r.Workers, Clock: tr.clock},
 		old:      old,
@@ -73,7 +74,7 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ Run, err 
 	}
 	pctx, stopPids := context.WithCancel(ctx)
 	polled := pf.poll(pctx)
-	err = r.swap(ctx, bed, m, subj, tr)
+	err = swap(ctx, &r, bed, m, subj, tr)
 	stopPids()
 	<-polled
 	if err != nil {
@@ -81,7 +82,7 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ Run, err 
 		return r, err
 	}
 	r.Events = pf.newMasters()
-	r.measure(bed, tr.stop())
+	measure(&r, bed, tr.stop())
 	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
 		return r, err
 	}
@@ -128,7 +129,7 @@ type boxPids struct {
 
 	mu    sync.Mutex
 	procs map[int]nginx.Proc // box pid → host process (zero when none was found)
-	seen  []Mark
+	seen  []report.Mark
 }
 
 // master returns the live master the pid file names now.
@@ -148,7 +149,7 @@ func (p *boxPids) master() (nginx.Proc, bool) {
 		}
 		p.procs[pid] = proc
 		if len(p.procs) > 1 && proc.Pid != 0 && p.clock != nil {
-			p.seen = append(p.seen, Mark{Label: fmt.Sprintf("master %d", pid), At: p.clock(now)})
+			p.seen = append(p.seen, report.Mark{Label: fmt.Sprintf("master %d", pid), At: p.clock(now)})
 		}
 	}
 	return proc, proc.Pid != 0 && nginx.Alive(proc)
@@ -181,7 +182,7 @@ func (p *boxPids) poll(ctx context.Context) <-chan struct{} {
 }
 
 // newMasters are the moments the pid file first named each master after the old one.
-func (p *boxPids) newMasters() []Mark {
+func (p *boxPids) newMasters() []report.Mark {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.seen

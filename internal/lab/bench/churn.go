@@ -10,43 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/load"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
-
-// ChurnResult is what many swaps in a row, back and forth between the two builds under load,
-// left behind.
-type ChurnResult struct {
-	Swaps     int      `json:"swaps"`
-	Succeeded int      `json:"succeeded"`
-	Workers   int      `json:"workers"`
-	Errors    []string `json:"errors,omitempty"` // the first few failed swaps
-
-	StreamSent   int            `json:"stream_sent"`
-	StreamFailed int            `json:"stream_failed"`
-	StreamErrors map[string]int `json:"stream_errors,omitempty"`
-	WrkRequests  int            `json:"wrk_requests"`
-	WrkFailed    int            `json:"wrk_failed"`
-	Downloads    int            `json:"downloads"`
-	DownloadsCut int            `json:"downloads_cut"`
-
-	// Processes running the prefix's binary beyond one master and its workers, after a swap.
-	LeakedProcsMax int `json:"leaked_processes_max"`
-	LeakedProcsEnd int `json:"leaked_processes_end"`
-	// Open descriptors of the master (each new master inherits them from the old one).
-	MasterFDsFirst int      `json:"master_fds_first"`
-	MasterFDsLast  int      `json:"master_fds_last"`
-	MasterFDsMax   int      `json:"master_fds_max"`
-	StrayFiles     []string `json:"stray_files"` // in the prefix at the end, not there at the start
-
-	SwapMS     []float64 `json:"swap_ms"` // the helper's own duration of each swap
-	FirstTenMS float64   `json:"first_ten_median_ms"`
-	LastTenMS  float64   `json:"last_ten_median_ms"`
-	DurationS  float64   `json:"duration_s"`
-	// How busy the machine was, with the bench idle, before and after.
-	BusyBeforePct float64 `json:"busy_before_pct"`
-	BusyAfterPct  float64 `json:"busy_after_pct"`
-}
 
 // churnSlowSize makes each download last about a second: most swaps have one in flight on the
 // old workers when QUIT is sent, without each swap waiting long for it.
@@ -54,8 +21,8 @@ const churnSlowSize = 1 << 20
 
 // Churn swaps swaps times in a row with the helper (--soak 0s whatever ctl.Soak says), installing the other build each
 // time, under the stream, wrk and a loop of slow downloads, and checks what is left after each.
-func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res ChurnResult, err error) {
-	res = ChurnResult{Swaps: swaps, Workers: workers}
+func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res report.ChurnResult, err error) {
+	res = report.ChurnResult{Swaps: swaps, Workers: workers}
 	if res.BusyBeforePct, err = WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait); err != nil {
 		return res, err
 	}
@@ -142,7 +109,7 @@ func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res Churn
 		return res, err
 	}
 	k := min(10, len(res.SwapMS))
-	res.FirstTenMS, res.LastTenMS = Median(res.SwapMS[:k]), Median(res.SwapMS[len(res.SwapMS)-k:])
+	res.FirstTenMS, res.LastTenMS = report.Median(res.SwapMS[:k]), report.Median(res.SwapMS[len(res.SwapMS)-k:])
 	return res, nil
 }
 
@@ -202,7 +169,7 @@ func (c *churnLoad) add(f func()) {
 }
 
 // wait waits for the last wrk run and downloads and adds their counts to res.
-func (c *churnLoad) wait(res *ChurnResult) {
+func (c *churnLoad) wait(res *report.ChurnResult) {
 	c.wg.Wait()
 	res.WrkRequests, res.WrkFailed = c.wrk.Requests, c.wrkFailed
 	res.Downloads, res.DownloadsCut = c.dls, c.cut

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 )
 
 // Ctl runs the real nginx-upgradectl binary, as an operator would after a package upgrade.
@@ -69,11 +71,11 @@ func (c Ctl) Swap(ctx context.Context, env Env) (Outcome, error) {
 }
 
 // ctlMarks turns the helper's "sent" steps into marks, offset by when the helper started.
-func ctlMarks(rep ctlReport, start time.Duration) []Mark {
-	var marks []Mark
+func ctlMarks(rep ctlReport, start time.Duration) []report.Mark {
+	var marks []report.Mark
 	for _, s := range rep.Steps {
 		if label := ctlSignal(s.Step); label != "" && s.Result == "sent" {
-			marks = append(marks, Mark{Label: label, At: start + time.Duration(s.ElapsedMS)*time.Millisecond})
+			marks = append(marks, report.Mark{Label: label, At: start + time.Duration(s.ElapsedMS)*time.Millisecond})
 		}
 	}
 	return marks

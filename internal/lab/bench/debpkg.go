@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -59,7 +60,7 @@ func (p DebianPackage) Swap(ctx context.Context, env Env) (Outcome, error) {
 		helpers = sampleHelpers(filepath.Join(box.Root(), "proc"))
 	}
 	start := time.Now()
-	o := Outcome{Marks: []Mark{{Label: "dpkg", At: env.Clock(start)}}}
+	o := Outcome{Marks: []report.Mark{{Label: "dpkg", At: env.Clock(start)}}}
 	out, runErr := box.Shell(ctx, "DEBIAN_FRONTEND=noninteractive dpkg -i "+debs)
 	if helpers != nil {
 		o.Usage = helpers.stop()
@@ -85,7 +86,7 @@ func (p DebianPackage) Swap(ctx context.Context, env Env) (Outcome, error) {
 			continue
 		}
 		if label := journalMark(e.Fields); label != "" {
-			o.Marks = append(o.Marks, Mark{Label: label, At: env.Clock(e.At)})
+			o.Marks = append(o.Marks, report.Mark{Label: label, At: env.Clock(e.At)})
 		}
 		if e.Fields["SYSLOG_IDENTIFIER"] == ctlIdentifier && e.Fields["STEP"] == "outcome" {
 			o.Detail += fmt.Sprintf("; helper outcome %s (%s): %s", e.Fields["RESULT"], e.Fields["INVOKED_BY"], e.Fields["MESSAGE"])

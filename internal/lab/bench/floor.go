@@ -6,22 +6,24 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
-// coldStarts times n's build starting from cold, tries times: from exec of `nginx` (which
-// daemonizes) until the pid file names a master with all its workers, polled as a swap is. That
-// is the floor for "time to new build serving": the new master's own start-up. n must be stopped.
-func coldStarts(ctx context.Context, n *testbed.Nginx, workers, tries int) ([]time.Duration, error) {
-	var times []time.Duration
+// coldStarts times n's build starting from cold, tries times, in milliseconds: from exec of
+// `nginx` (which daemonizes) until the pid file names a master with all its workers, polled as a
+// swap is. That is the floor for "time to new build serving": the new master's own start-up. n
+// must be stopped.
+func coldStarts(ctx context.Context, n *testbed.Nginx, workers, tries int) ([]float64, error) {
+	var times []float64
 	for range tries {
 		d, err := coldStart(ctx, n, workers)
 		n.Stop()
 		if err != nil {
 			return times, err
 		}
-		times = append(times, d)
+		times = append(times, report.Millis(d))
 	}
 	return times, nil
 }

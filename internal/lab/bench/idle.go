@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -66,21 +67,6 @@ func RaiseNofile(want uint64) (uint64, error) {
 		return 0, fmt.Errorf("raise RLIMIT_NOFILE to %d: %w", lim.Cur, err)
 	}
 	return lim.Cur, nil
-}
-
-// IdleResult is what happened to idle keep-alive connections held open across a swap.
-type IdleResult struct {
-	Wanted      int            `json:"wanted"`
-	NginxNofile uint64         `json:"nginx_nofile"` // worker_rlimit_nofile; worker_connections is 64 less
-	Opened      int            `json:"opened"`       // answered one request with keep-alive
-	OpenErrors  map[string]int `json:"open_errors,omitempty"`
-	StillOpen   int            `json:"still_open"` // a second after the swap ended
-	ClosedEOF   int            `json:"closed_eof"` // closed by the server (FIN)
-	ClosedOther map[string]int `json:"closed_other,omitempty"`
-	// When the server closed them, on the load's timeline.
-	FirstCloseMS  float64 `json:"first_close_ms"`
-	MedianCloseMS float64 `json:"median_close_ms"`
-	LastCloseMS   float64 `json:"last_close_ms"`
 }
 
 // idleSet is a set of idle keep-alive connections, each watched by a goroutine blocked in Read
@@ -184,10 +170,10 @@ func (s *idleSet) watch(c net.Conn, br *bufio.Reader) {
 }
 
 // snapshot says, now, how many are open and when and how the others were closed.
-func (s *idleSet) snapshot(clock func(time.Time) time.Duration) IdleResult {
+func (s *idleSet) snapshot(clock func(time.Time) time.Duration) report.IdleResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := IdleResult{Wanted: s.wanted, Opened: len(s.conns), StillOpen: len(s.conns) - len(s.closes),
+	r := report.IdleResult{Wanted: s.wanted, Opened: len(s.conns), StillOpen: len(s.conns) - len(s.closes),
 		OpenErrors: s.openErrors, ClosedOther: map[string]int{}, FirstCloseMS: -1, MedianCloseMS: -1, LastCloseMS: -1}
 	var at []float64
 	for _, c := range s.closes {
@@ -196,11 +182,11 @@ func (s *idleSet) snapshot(clock func(time.Time) time.Duration) IdleResult {
 		} else {
 			r.ClosedOther[c.kind]++
 		}
-		at = append(at, ms(clock(c.at)))
+		at = append(at, report.Millis(clock(c.at)))
 	}
 	if len(at) > 0 {
 		slices.Sort(at)
-		r.FirstCloseMS, r.MedianCloseMS, r.LastCloseMS = at[0], Median(at), at[len(at)-1]
+		r.FirstCloseMS, r.MedianCloseMS, r.LastCloseMS = at[0], report.Median(at), at[len(at)-1]
 	}
 	return r
 }

@@ -11,26 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
-// Machine describes where the numbers were taken.
-type Machine struct {
-	Nproc        int    `json:"nproc"`
-	CPU          string `json:"cpu"`
-	Kernel       string `json:"kernel"`
-	OS           string `json:"os"`
-	MemTotal     string `json:"mem_total"`
-	Go           string `json:"go"`
-	NginxOld     string `json:"nginx_old"` // Debian package version and `nginx -v`
-	NginxNew     string `json:"nginx_new"`
-	ChildrenFile bool   `json:"proc_children_file"` // /proc/PID/task/PID/children exists (CONFIG_PROC_CHILDREN)
-}
-
 // ReadMachine reads the machine's description; parts it cannot read stay empty.
-func ReadMachine(ctx context.Context, b testbed.Builds) Machine {
-	m := Machine{Nproc: runtime.NumCPU(), Go: runtime.Version()}
+func ReadMachine(ctx context.Context, b testbed.Builds) report.Machine {
+	m := report.Machine{Nproc: runtime.NumCPU(), Go: runtime.Version()}
 	m.CPU = fieldOf("/proc/cpuinfo", "model name", ":")
 	m.MemTotal = strings.TrimSpace(fieldOf("/proc/meminfo", "MemTotal", ":"))
 	m.OS = strings.Trim(fieldOf("/etc/os-release", "PRETTY_NAME", "="), `"`)

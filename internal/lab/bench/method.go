@@ -1,15 +1,10 @@
-// Package bench measures ways of swapping a live nginx's binary under the same load: this
-// project's helper, the manual sequence from nginx's docs, Debian's init-script `upgrade` action,
-// a restart, and Debian's package upgrade under systemd with and without this project's package.
-// It runs real Debian builds on loopback through internal/testbed (in a box for the package
-// upgrades) and counts every request with internal/load; cmd/upgrade-bench prints and records the
-// results.
 package bench
 
 import (
 	"context"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -44,14 +39,19 @@ type Env struct {
 
 // Outcome is what a method reports about its own run.
 type Outcome struct {
-	Marks    []Mark // signals sent (USR2, WINCH, QUIT, ...), on the load's timeline
-	ExitCode int    // of the helper or script; 0 for in-process methods
-	Detail   string // the helper's outcome and last message, or the script's output
-	Usage    *Usage // resources of the helper process; nil when the method runs in-process
+	Marks    []report.Mark // signals sent (USR2, WINCH, QUIT, ...), on the load's timeline
+	ExitCode int           // of the helper or script; 0 for in-process methods
+	Detail   string        // the helper's outcome and last message, or the script's output
+	Usage    *Usage        // resources of the helper process; nil when the method runs in-process
 }
 
-// Mark is one event on the load's timeline.
-type Mark struct {
-	Label string        `json:"label"`
-	At    time.Duration `json:"at_ns"`
+// Ours reports whether m runs this project's helper: the goals apply to its row.
+func Ours(m Method) bool {
+	switch m := m.(type) {
+	case Ctl:
+		return true
+	case DebianPackage:
+		return m.Ours
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
@@ -37,7 +38,7 @@ const (
 func (Restart) Swap(ctx context.Context, env Env) (Outcome, error) {
 	n := env.Nginx
 	var o Outcome
-	mark := func(label string) { o.Marks = append(o.Marks, Mark{label, env.Clock(time.Now())}) }
+	mark := func(label string) { o.Marks = append(o.Marks, report.Mark{Label: label, At: env.Clock(time.Now())}) }
 	pid, err := nginx.ReadPidFile(n.PidFile)
 	if err != nil {
 		return o, fmt.Errorf("restart: %w", err)

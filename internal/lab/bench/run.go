@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
@@ -35,6 +36,15 @@ func DefaultBed(b testbed.Builds, tmp string) Bed {
 		Bucket: 100 * time.Millisecond, QuietBelow: 25, QuietWait: 30 * time.Second}
 }
 
+// SettingsOf records bed's settings.
+func SettingsOf(bed Bed, reps int, downloadRate string) report.Settings {
+	l := bed.Load
+	return report.Settings{Reps: reps, StreamRate: l.Rate, StreamTimeout: report.Millis(l.Timeout), LoadDurationMS: report.Millis(l.Duration),
+		WrkConns: l.WrkConns, Downloads: l.Downloads, DownloadBytes: l.DownloadSize, DownloadRate: downloadRate,
+		SwapAtMS: report.Millis(bed.SwapAt), SteadyFromMS: report.Millis(bed.SteadyFrom), FloorAtMS: report.Millis(bed.FloorAt), BucketMS: report.Millis(bed.Bucket),
+		FloorTries: bed.FloorTries, PollMS: report.Millis(pollEvery), QuietBelowPct: bed.QuietBelow, QuietWaitS: bed.QuietWait.Seconds()}
+}
+
 // Spec is one run to do.
 type Spec struct {
 	Method  Method
@@ -45,7 +55,7 @@ type Spec struct {
 
 // RunOnce runs spec once. A BoxMethod runs in a box of its own (see runInBox); any other method
 // runs on the host: see runOnHost.
-func RunOnce(ctx context.Context, bed Bed, spec Spec) (Run, error) {
+func RunOnce(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 	if m, ok := spec.Method.(BoxMethod); ok {
 		return runInBox(ctx, bed, spec, m)
 	}
@@ -56,8 +66,8 @@ func RunOnce(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 // start in a prefix of its own (under that load, and before it with none), lets the load settle,
 // swaps with spec.Method, and measures. A failed setup is an error; a failed swap is recorded in
 // the Run.
-func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
-	r := Run{Method: spec.Method.Name(), Rep: spec.Rep, Workers: spec.Workers}
+func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
+	r := report.Run{Method: spec.Method.Name(), Rep: spec.Rep, Workers: spec.Workers}
 	var err error
 	if r.BusyBeforePct, err = WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait); err != nil {
 		return r, err
@@ -77,8 +87,8 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 	if err != nil {
 		return r, err
 	}
-	r.FloorIdleTries = of(idleFloor, ms)
-	r.FloorIdleMS = Median(r.FloorIdleTries)
+	r.FloorIdleTries = idleFloor
+	r.FloorIdleMS = report.Median(r.FloorIdleTries)
 
 	n, err := testbed.Setup(filepath.Join(dir, "nginx"), bed.Builds.Old, testbed.Config{Workers: spec.Workers})
 	if err != nil {
@@ -119,7 +129,7 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 	if err != nil {
 		return r, fmt.Errorf("start load: %w", err)
 	}
-	if err := r.floorUnderLoad(ctx, bed, floor, spec.Workers, tr); err != nil {
+	if err := floorUnderLoad(ctx, &r, bed, floor, spec.Workers, tr); err != nil {
 		tr.stop()
 		return r, err
 	}
@@ -129,7 +139,7 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 		serving:  func() (nginx.Proc, bool) { return serving(n.PidFile, old, spec.Workers) },
 		endState: func(nm nginx.Proc) string { return endState(n, nm, spec.Workers) },
 	}
-	if err := r.swap(ctx, bed, spec.Method, subj, tr); err != nil {
+	if err := swap(ctx, &r, bed, spec.Method, subj, tr); err != nil {
 		tr.stop()
 		return r, err
 	}
@@ -140,7 +150,7 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 		ir.NginxNofile = bed.Nofile
 		r.Idle = &ir
 	}
-	r.measure(bed, tr.stop())
+	measure(&r, bed, tr.stop())
 	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
 		return r, err
 	}
@@ -150,7 +160,7 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (Run, error) {
 // floorUnderLoad times the new build's cold start while the load runs, before the steady
 // window: the floor the swap is compared with, under the same conditions. The steady window
 // starts after it, however long it took.
-func (r *Run) floorUnderLoad(ctx context.Context, bed Bed, floor *testbed.Nginx, workers int, tr *traffic) error {
+func floorUnderLoad(ctx context.Context, r *report.Run, bed Bed, floor *testbed.Nginx, workers int, tr *traffic) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -160,9 +170,9 @@ func (r *Run) floorUnderLoad(ctx context.Context, bed Bed, floor *testbed.Nginx,
 	if err != nil {
 		return err
 	}
-	r.FloorTriesMS = of(times, ms)
-	r.FloorMS = Median(r.FloorTriesMS)
-	r.SteadyFromMS = ms(max(bed.SteadyFrom, tr.clock(time.Now())+100*time.Millisecond))
+	r.FloorTriesMS = times
+	r.FloorMS = report.Median(r.FloorTriesMS)
+	r.SteadyFromMS = report.Millis(max(bed.SteadyFrom, tr.clock(time.Now())+100*time.Millisecond))
 	return nil
 }
 
@@ -174,10 +184,10 @@ type subject struct {
 	endState func(nginx.Proc) string   // "ok", or what is wrong after the swap with this new master
 }
 
-// swap runs the method while watching for the new master and the old one's end.
-func (r *Run) swap(ctx context.Context, bed Bed, m Method, s subject, tr *traffic) error {
+// swap runs the method while watching for the new master and the old one's end, into r.
+func swap(ctx context.Context, r *report.Run, bed Bed, m Method, s subject, tr *traffic) error {
 	// A floor measurement slowed by a busy machine must not leave the steady window short.
-	at := max(bed.SwapAt, msDur(r.SteadyFromMS)+bed.MinSteady)
+	at := max(bed.SwapAt, report.Dur(r.SteadyFromMS)+bed.MinSteady)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -197,15 +207,15 @@ func (r *Run) swap(ctx context.Context, bed Bed, m Method, s subject, tr *traffi
 	}
 	r.ExitCode, r.Detail, r.Marks = out.ExitCode, out.Detail, out.Marks
 	if out.Usage != nil {
-		r.HelperRSSKiB, r.HelperRusageRSS, r.HelperCPUMS = out.Usage.MaxRSSKiB, out.Usage.RusageMaxRSSKiB, ms(out.Usage.CPU)
+		r.HelperRSSKiB, r.HelperRusageRSS, r.HelperCPUMS = out.Usage.MaxRSSKiB, out.Usage.RusageMaxRSSKiB, report.Millis(out.Usage.CPU)
 	}
 	// The old master outlives the method while its downloads finish: bounded by their length.
 	timer := time.AfterFunc(30*time.Second, stopWatch)
 	defer timer.Stop()
 	newServing, oldGone, nm := w.wait()
 
-	r.SwapStartMS = ms(start)
-	r.SwapEndMS = ms(max(returned, newServing, oldGone))
+	r.SwapStartMS = report.Millis(start)
+	r.SwapEndMS = report.Millis(max(returned, newServing, oldGone))
 	r.NewServingMS, r.OldGoneMS = since(start, newServing), since(start, oldGone)
 	r.USR2ToServingMS = -1
 	for _, m := range r.Marks {

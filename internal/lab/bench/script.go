@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 )
 
 //go:embed scripts/*
@@ -110,8 +112,8 @@ func runScript(ctx context.Context, env Env, name string, args ...string) (Outco
 }
 
 // ParseMarks reads "LABEL UNIX_NANOSECONDS" lines and places them on the load's timeline.
-func ParseMarks(b []byte, clock func(time.Time) time.Duration) ([]Mark, error) {
-	var marks []Mark
+func ParseMarks(b []byte, clock func(time.Time) time.Duration) ([]report.Mark, error) {
+	var marks []report.Mark
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -125,7 +127,7 @@ func ParseMarks(b []byte, clock func(time.Time) time.Duration) ([]Mark, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bad mark time in %q: %w", sc.Text(), err)
 		}
-		marks = append(marks, Mark{Label: f[0], At: clock(time.Unix(0, ns))})
+		marks = append(marks, report.Mark{Label: f[0], At: clock(time.Unix(0, ns))})
 	}
 	return marks, sc.Err()
 }

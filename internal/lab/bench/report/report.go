@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"encoding/json"
@@ -45,24 +45,17 @@ type Settings struct {
 	QuietWaitS     float64 `json:"quiet_wait_s"`
 }
 
-// SettingsOf records bed's settings.
-func SettingsOf(bed Bed, reps int, downloadRate string) Settings {
-	l := bed.Load
-	return Settings{Reps: reps, StreamRate: l.Rate, StreamTimeout: ms(l.Timeout), LoadDurationMS: ms(l.Duration),
-		WrkConns: l.WrkConns, Downloads: l.Downloads, DownloadBytes: l.DownloadSize, DownloadRate: downloadRate,
-		SwapAtMS: ms(bed.SwapAt), SteadyFromMS: ms(bed.SteadyFrom), FloorAtMS: ms(bed.FloorAt), BucketMS: ms(bed.Bucket),
-		FloorTries: bed.FloorTries, PollMS: ms(pollEvery), QuietBelowPct: bed.QuietBelow, QuietWaitS: bed.QuietWait.Seconds()}
-}
-
-// Scale holds the flag-gated rows.
-type Scale struct {
-	WorkerRows   []Row        `json:"worker_rows,omitempty"`
-	IdleRow      *Row         `json:"idle_row,omitempty"`
-	Idle         *IdleResult  `json:"idle,omitempty"`
-	IdleMarks    []Mark       `json:"idle_marks,omitempty"`
-	Churn        *ChurnResult `json:"churn,omitempty"`
-	WorkersBench string       `json:"workers_bench,omitempty"` // `go test -bench` output
-	Runs         []Run        `json:"runs,omitempty"`          // every run of the worker and idle rows
+// Machine describes where the numbers were taken.
+type Machine struct {
+	Nproc        int    `json:"nproc"`
+	CPU          string `json:"cpu"`
+	Kernel       string `json:"kernel"`
+	OS           string `json:"os"`
+	MemTotal     string `json:"mem_total"`
+	Go           string `json:"go"`
+	NginxOld     string `json:"nginx_old"` // Debian package version and `nginx -v`
+	NginxNew     string `json:"nginx_new"`
+	ChildrenFile bool   `json:"proc_children_file"` // /proc/PID/task/PID/children exists (CONFIG_PROC_CHILDREN)
 }
 
 // Goal is one of the project's targets, checked against one of our rows.

@@ -1,10 +1,9 @@
-package bench
+package report
 
 import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Row is one method's line of the table: medians over its runs (counts of failures also give
@@ -61,9 +60,10 @@ func countOf(runs []Run, f func(Run) int) Count {
 	return c
 }
 
-// Aggregate makes a row from a method's runs.
-func Aggregate(m Method, runs []Run) Row {
-	row := Row{Method: m.Name(), Describe: m.Describe(), Ours: ours(m), Runs: len(runs)}
+// Aggregate makes a row from the runs of the method named method; ours says whether the method
+// is this project's helper, the goals then apply to its row.
+func Aggregate(method, describe string, ours bool, runs []Run) Row {
+	row := Row{Method: method, Describe: describe, Ours: ours, Runs: len(runs)}
 	if len(runs) == 0 {
 		return row
 	}
@@ -99,17 +99,6 @@ func Aggregate(m Method, runs []Run) Row {
 	return row
 }
 
-// ours reports whether m runs this project's helper: the goals apply to its row.
-func ours(m Method) bool {
-	switch m := m.(type) {
-	case Ctl:
-		return true
-	case DebianPackage:
-		return m.Ours
-	}
-	return false
-}
-
 // nonZero turns "not measured" (0) into -1, which medians skip.
 func nonZero(v float64) float64 {
 	if v == 0 {
@@ -138,41 +127,6 @@ func Representative(runs []Run) int {
 	}
 	return idx[(len(idx)-1)/2]
 }
-
-// ChartOf draws a run.
-func ChartOf(r Run, bed Bed, title string) Chart {
-	c := Chart{
-		Title: title,
-		Subtitle: fmt.Sprintf("run %d, %d workers: stream %d sent, %d failed; wrk %d requests, %d failed; %d of %d downloads cut; p99 %.1f ms steady, %.1f ms in the swap",
-			r.Rep, r.Workers, r.StreamSent, r.StreamFailed, r.WrkRequests, r.WrkFailed, r.DownloadsCut, r.Downloads, r.Steady.P99MS, r.Swap.P99MS),
-		Buckets: r.timeline,
-		Bucket:  bed.Bucket,
-		Marks:   r.Marks,
-		Spans: []Span{
-			{Label: "steady", From: msDur(r.SteadyFromMS), To: msDur(r.SwapStartMS), Fill: "#eef6ee"},
-			{Label: "swap window", From: msDur(r.SwapStartMS), To: msDur(r.SwapEndMS), Fill: "#fdf1e2"},
-		},
-	}
-	c.Events = slices.Clone(r.Events)
-	start := msDur(r.SwapStartMS)
-	if r.NewServingMS >= 0 {
-		c.Events = append(c.Events, Mark{"new serving", start + msDur(r.NewServingMS)})
-	}
-	if r.OldGoneMS >= 0 {
-		c.Events = append(c.Events, Mark{"old gone", start + msDur(r.OldGoneMS)})
-	}
-	if len(r.cuts) > 0 {
-		first := slices.MinFunc(r.cuts, func(a, b Mark) int { return int(a.At - b.At) })
-		label := "download cut"
-		if len(r.cuts) > 1 {
-			label = fmt.Sprintf("%d downloads cut", len(r.cuts))
-		}
-		c.Events = append(c.Events, Mark{label, first.At})
-	}
-	return c
-}
-
-func msDur(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
 // Table writes rows as an aligned markdown table: readable in a terminal and on GitHub.
 func Table(rows []Row) string {

@@ -1,9 +1,69 @@
-package bench
+package report
 
 import (
 	"fmt"
 	"strings"
 )
+
+// Scale holds the flag-gated rows.
+type Scale struct {
+	WorkerRows   []Row        `json:"worker_rows,omitempty"`
+	IdleRow      *Row         `json:"idle_row,omitempty"`
+	Idle         *IdleResult  `json:"idle,omitempty"`
+	IdleMarks    []Mark       `json:"idle_marks,omitempty"`
+	Churn        *ChurnResult `json:"churn,omitempty"`
+	WorkersBench string       `json:"workers_bench,omitempty"` // `go test -bench` output
+	Runs         []Run        `json:"runs,omitempty"`          // every run of the worker and idle rows
+}
+
+// IdleResult is what happened to idle keep-alive connections held open across a swap.
+type IdleResult struct {
+	Wanted      int            `json:"wanted"`
+	NginxNofile uint64         `json:"nginx_nofile"` // worker_rlimit_nofile; worker_connections is 64 less
+	Opened      int            `json:"opened"`       // answered one request with keep-alive
+	OpenErrors  map[string]int `json:"open_errors,omitempty"`
+	StillOpen   int            `json:"still_open"` // a second after the swap ended
+	ClosedEOF   int            `json:"closed_eof"` // closed by the server (FIN)
+	ClosedOther map[string]int `json:"closed_other,omitempty"`
+	// When the server closed them, on the load's timeline.
+	FirstCloseMS  float64 `json:"first_close_ms"`
+	MedianCloseMS float64 `json:"median_close_ms"`
+	LastCloseMS   float64 `json:"last_close_ms"`
+}
+
+// ChurnResult is what many swaps in a row, back and forth between the two builds under load,
+// left behind.
+type ChurnResult struct {
+	Swaps     int      `json:"swaps"`
+	Succeeded int      `json:"succeeded"`
+	Workers   int      `json:"workers"`
+	Errors    []string `json:"errors,omitempty"` // the first few failed swaps
+
+	StreamSent   int            `json:"stream_sent"`
+	StreamFailed int            `json:"stream_failed"`
+	StreamErrors map[string]int `json:"stream_errors,omitempty"`
+	WrkRequests  int            `json:"wrk_requests"`
+	WrkFailed    int            `json:"wrk_failed"`
+	Downloads    int            `json:"downloads"`
+	DownloadsCut int            `json:"downloads_cut"`
+
+	// Processes running the prefix's binary beyond one master and its workers, after a swap.
+	LeakedProcsMax int `json:"leaked_processes_max"`
+	LeakedProcsEnd int `json:"leaked_processes_end"`
+	// Open descriptors of the master (each new master inherits them from the old one).
+	MasterFDsFirst int      `json:"master_fds_first"`
+	MasterFDsLast  int      `json:"master_fds_last"`
+	MasterFDsMax   int      `json:"master_fds_max"`
+	StrayFiles     []string `json:"stray_files"` // in the prefix at the end, not there at the start
+
+	SwapMS     []float64 `json:"swap_ms"` // the helper's own duration of each swap
+	FirstTenMS float64   `json:"first_ten_median_ms"`
+	LastTenMS  float64   `json:"last_ten_median_ms"`
+	DurationS  float64   `json:"duration_s"`
+	// How busy the machine was, with the bench idle, before and after.
+	BusyBeforePct float64 `json:"busy_before_pct"`
+	BusyAfterPct  float64 `json:"busy_after_pct"`
+}
 
 // markdown writes the scale rows' section of results.md.
 func (s *Scale) markdown() string {

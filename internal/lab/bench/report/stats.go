@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"math"
@@ -18,14 +18,14 @@ type Latency struct {
 	MaxMS  float64 `json:"max_ms"`
 }
 
-// latencyIn summarizes the stream's requests sent in [from, to).
-func latencyIn(r load.StreamResult, from, to time.Duration) Latency {
+// LatencyIn summarizes the stream's requests sent in [from, to).
+func LatencyIn(r load.StreamResult, from, to time.Duration) Latency {
 	w := r.Window(from, to)
-	return Latency{Sent: w.Sent, Failed: w.Failed, P50MS: ms(w.Percentile(50)), P99MS: ms(w.Percentile(99)), MaxMS: ms(w.Percentile(100))}
+	return Latency{Sent: w.Sent, Failed: w.Failed, P50MS: Millis(w.Percentile(50)), P99MS: Millis(w.Percentile(99)), MaxMS: Millis(w.Percentile(100))}
 }
 
-// latencyInSpans summarizes the stream's requests sent in any of spans (overlaps count once).
-func latencyInSpans(r load.StreamResult, spans []Span) Latency {
+// LatencyInSpans summarizes the stream's requests sent in any of spans (overlaps count once).
+func LatencyInSpans(r load.StreamResult, spans []Span) Latency {
 	spans = slices.Clone(spans)
 	slices.SortFunc(spans, func(a, b Span) int { return int(a.From - b.From) })
 	var merged []Span
@@ -43,7 +43,7 @@ func latencyInSpans(r load.StreamResult, spans []Span) Latency {
 		all.Sent += w.Sent
 		all.Failed += w.Failed
 	}
-	return Latency{Sent: all.Sent, Failed: all.Failed, P50MS: ms(all.Percentile(50)), P99MS: ms(all.Percentile(99)), MaxMS: ms(all.Percentile(100))}
+	return Latency{Sent: all.Sent, Failed: all.Failed, P50MS: Millis(all.Percentile(50)), P99MS: Millis(all.Percentile(99)), MaxMS: Millis(all.Percentile(100))}
 }
 
 // Ratio is a/b, or 0 when b is not positive (no answered request in the steady window).
@@ -82,8 +82,9 @@ func Max(xs []float64) float64 {
 	return m
 }
 
-// ms writes a duration in milliseconds; negative durations (not observed) stay -1.
-func ms(d time.Duration) float64 {
+// Millis writes a duration in milliseconds, as the results keep times; negative durations (not
+// observed) stay -1.
+func Millis(d time.Duration) float64 {
 	if d < 0 {
 		return -1
 	}
@@ -98,3 +99,6 @@ func of[T any](xs []T, f func(T) float64) []float64 {
 	}
 	return out
 }
+
+// Dur turns milliseconds back into a duration, to place a result on the load's timeline.
+func Dur(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }

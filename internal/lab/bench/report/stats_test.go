@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"testing"
@@ -59,8 +59,8 @@ func TestWindowsAndRatios(t *testing.T) {
 		}
 		return time.Millisecond, ""
 	})
-	steady := latencyIn(res, 0, time.Second)
-	swap := latencyIn(res, time.Second, 2*time.Second)
+	steady := LatencyIn(res, 0, time.Second)
+	swap := LatencyIn(res, time.Second, 2*time.Second)
 	if steady.Sent != 100 || steady.Failed != 0 || steady.P99MS != 1 {
 		t.Errorf("steady = %+v", steady)
 	}
@@ -78,7 +78,7 @@ func TestAggregate(t *testing.T) {
 		{Workers: 2, Took: true, StreamSent: 110, StreamFailed: 4, P99Ratio: 1.5, NewServingMS: -1, FloorMS: 44, HelperRSSKiB: 12000},
 		{Workers: 2, Took: false, StreamSent: 90, StreamFailed: 0, P99Ratio: 0.9, NewServingMS: 70, FloorMS: 42, HelperRSSKiB: 11000},
 	}
-	row := Aggregate(Ctl{Path: "x"}, runs)
+	row := Aggregate("ctl-soak0s", "", true, runs)
 	if !row.Ours || row.Runs != 3 || row.Took != 2 || row.StreamRequests != 100 || row.P99Ratio != 1.1 {
 		t.Errorf("row = %+v", row)
 	}
@@ -91,64 +91,12 @@ func TestAggregate(t *testing.T) {
 	if i := Representative(runs); i != 0 {
 		t.Errorf("representative = %d, want the median p99 ratio's run 0", i)
 	}
-	goals := Goals([]Row{row, Aggregate(Restart{}, runs)})
+	goals := Goals([]Row{row, Aggregate("restart", "", false, runs)})
 	if len(goals) != 4 {
 		t.Fatalf("goals for our one row: %d, want 4", len(goals))
 	}
 	if goals[0].Met || !goals[1].Met || goals[2].Met || !goals[3].Met {
 		t.Errorf("goals = %+v", goals)
-	}
-}
-
-func TestParseMarks(t *testing.T) {
-	t0 := time.Unix(1700000000, 0)
-	clock := func(t time.Time) time.Duration { return t.Sub(t0) }
-	marks, err := ParseMarks([]byte("USR2 1700000001000000000\nWINCH 1700000002500000000\n\n"), clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(marks) != 2 || marks[0] != (Mark{"USR2", time.Second}) || marks[1] != (Mark{"WINCH", 2500 * time.Millisecond}) {
-		t.Errorf("marks = %v", marks)
-	}
-	for _, bad := range []string{"USR2", "USR2 soon", "USR2 1 2"} {
-		if _, err := ParseMarks([]byte(bad), clock); err == nil {
-			t.Errorf("ParseMarks(%q) accepted", bad)
-		}
-	}
-}
-
-func TestCtlMarks(t *testing.T) {
-	var rep ctlReport
-	for _, s := range []struct {
-		step, result string
-		ms           int64
-	}{{"preflight", "ok", 20}, {"usr2", "sent", 21}, {"winch", "sent", 1100}, {"winch", "ok", 1120}, {"quit", "sent", 1130}} {
-		rep.Steps = append(rep.Steps, struct {
-			Step      string `json:"step"`
-			Result    string `json:"result"`
-			ElapsedMS int64  `json:"elapsed_ms"`
-		}{s.step, s.result, s.ms})
-	}
-	marks := ctlMarks(rep, 3*time.Second)
-	want := []Mark{{"USR2", 3021 * time.Millisecond}, {"WINCH", 4100 * time.Millisecond}, {"QUIT", 4130 * time.Millisecond}}
-	if len(marks) != len(want) {
-		t.Fatalf("marks = %v", marks)
-	}
-	for i := range want {
-		if marks[i] != want[i] {
-			t.Errorf("mark %d = %v, want %v", i, marks[i], want[i])
-		}
-	}
-}
-
-func TestNames(t *testing.T) {
-	for m, want := range map[Method]string{
-		Ctl{Soak: 0}: "ctl-soak0s", Ctl{Soak: 10 * time.Second}: "ctl-soak10s",
-		Manual{}: "manual-script", InitScript{}: "debian-initd", Restart{}: "restart",
-	} {
-		if m.Name() != want {
-			t.Errorf("name %q, want %q", m.Name(), want)
-		}
 	}
 }
 
@@ -161,31 +109,11 @@ func TestLatencyInSpans(t *testing.T) {
 		return time.Millisecond, ""
 	})
 	// Overlapping spans count each request once: [1 s, 2.2 s) ∪ [2 s, 3 s) = [1 s, 3 s).
-	l := latencyInSpans(res, []Span{{From: 2 * time.Second, To: 3 * time.Second}, {From: time.Second, To: 2200 * time.Millisecond}})
+	l := LatencyInSpans(res, []Span{{From: 2 * time.Second, To: 3 * time.Second}, {From: time.Second, To: 2200 * time.Millisecond}})
 	if l.Sent != 200 || l.P50MS != 1 || l.MaxMS != 5 {
 		t.Errorf("spans = %+v, want 200 sent, p50 1 ms, max 5 ms", l)
 	}
-	if l := latencyInSpans(res, nil); l.Sent != 0 || l.P99MS != 0 {
+	if l := LatencyInSpans(res, nil); l.Sent != 0 || l.P99MS != 0 {
 		t.Errorf("no spans = %+v", l)
-	}
-}
-
-func TestParseVmHWM(t *testing.T) {
-	v, err := parseVmHWM("Name:\tnginx-upgradectl\nVmPeak:\t 1247040 kB\nVmHWM:\t   14560 kB\nVmRSS:\t   14012 kB\n")
-	if err != nil || v != 14560 {
-		t.Errorf("parseVmHWM = %d, %v; want 14560", v, err)
-	}
-	if _, err := parseVmHWM("Name:\tkthreadd\nState:\tS (sleeping)\n"); err == nil {
-		t.Error("no VmHWM line accepted")
-	}
-}
-
-func TestParseCPULine(t *testing.T) {
-	busy, total, err := parseCPULine("cpu  100 5 50 800 40 1 4 0 7 0")
-	if err != nil || busy != 160 || total != 1000 {
-		t.Errorf("parseCPULine = %d, %d, %v; want 160, 1000", busy, total, err)
-	}
-	if _, _, err := parseCPULine("cpu0 1 2 3"); err == nil {
-		t.Error("bad line accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -22,6 +22,12 @@ type Chart struct {
 	Marks    []Mark // signals: dashed lines, labelled
 	Events   []Mark // what the bench saw (new master serving, old master gone, a download cut): dotted
 	Spans    []Span // shaded windows
+}
+
+// Mark is one event on the load's timeline.
+type Mark struct {
+	Label string        `json:"label"`
+	At    time.Duration `json:"at_ns"`
 }
 
 // Span is a shaded window of the timeline.
@@ -80,7 +86,7 @@ func (c Chart) SVG() []byte {
 	text(&b, 12, reqTop-8, "start", "fill=\"#444\"", fmt.Sprintf("requests per %s (open-loop stream)", c.Bucket))
 
 	// p99 per bucket, over answered requests.
-	p99Max := niceMax(ms(slices.Max(append([]time.Duration{0}, bucketP99s(c.Buckets)...))))
+	p99Max := niceMax(Millis(slices.Max(append([]time.Duration{0}, bucketP99s(c.Buckets)...))))
 	yP99 := func(v float64) float64 { return p99Bot - v/p99Max*(p99Bot-p99Top) }
 	// The line breaks where no request was answered: there is no latency to draw there.
 	var path []string
@@ -90,7 +96,7 @@ func (c Chart) SVG() []byte {
 			cmd = "M"
 			continue
 		}
-		path = append(path, fmt.Sprintf("%s%.1f,%.1f", cmd, x(k.Start+c.Bucket/2), yP99(ms(k.P99))))
+		path = append(path, fmt.Sprintf("%s%.1f,%.1f", cmd, x(k.Start+c.Bucket/2), yP99(Millis(k.P99))))
 		cmd = "L"
 	}
 	if len(path) > 0 {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -127,7 +128,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	rep := &bench.Report{Command: command(), Revision: revision(ctx), Ctl: describeCtl(o.ctl, ctl),
+	rep := &report.Report{Command: command(), Revision: revision(ctx), Ctl: describeCtl(o.ctl, ctl),
 		Started: started, Machine: bench.ReadMachine(ctx, builds), Settings: bench.SettingsOf(bed, o.reps, testbed.SlowRate)}
 	m := rep.Machine
 	fmt.Printf("machine: %d CPUs (%s), kernel %s, %s; nginx old %s, new %s\n", m.Nproc, m.CPU, m.Kernel, m.OS, m.NginxOld, m.NginxNew)
@@ -152,10 +153,10 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	rep.Goals = bench.Goals(goalRows(rep))
+	rep.Goals = report.Goals(goalRows(rep))
 	rep.DurationS = time.Since(started).Seconds()
 
-	fmt.Printf("\n%s\n", bench.Table(rep.Rows))
+	fmt.Printf("\n%s\n", report.Table(rep.Rows))
 	for _, g := range rep.Goals {
 		fmt.Printf("goal %-42s %-24s met=%-5v %s\n", g.Goal, g.Row, g.Met, g.Value)
 	}
@@ -177,21 +178,21 @@ func run(ctx context.Context, o options) error {
 // render writes results.md again from results.json, with the goals checked again: the report's
 // wording can change without running the bench again (the timelines need a run).
 func render(_ context.Context, o options) error {
-	rep, err := bench.ReadReport(o.out)
+	rep, err := report.ReadReport(o.out)
 	if err != nil {
 		return err
 	}
-	rep.Goals = bench.Goals(goalRows(rep))
+	rep.Goals = report.Goals(goalRows(rep))
 	return rep.WriteMarkdown(o.out)
 }
 
 // runRows runs specs, groups them by method (in first-seen order) into rows, and draws each
 // row's representative run as timeline-<method><suffix>.svg into charts (written with the
 // results, so that an interrupted bench leaves the last results whole).
-func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[string][]byte, suffix string) ([]bench.Row, []bench.Run, error) {
+func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[string][]byte, suffix string) ([]report.Row, []report.Run, error) {
 	var order []bench.Method
-	byName := map[string][]bench.Run{}
-	var all []bench.Run
+	byName := map[string][]report.Run{}
+	var all []report.Run
 	for i, s := range specs {
 		r, err := bench.RunOnce(ctx, bed, s)
 		if err != nil {
@@ -206,13 +207,13 @@ func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[
 		byName[r.Method] = append(byName[r.Method], r)
 		all = append(all, r)
 	}
-	var rows []bench.Row
+	var rows []report.Row
 	for _, m := range order {
 		runs := byName[m.Name()]
-		row := bench.Aggregate(m, runs)
-		if i := bench.Representative(runs); i >= 0 {
+		row := report.Aggregate(m.Name(), m.Describe(), bench.Ours(m), runs)
+		if i := report.Representative(runs); i >= 0 {
 			row.Timeline = fmt.Sprintf("timeline-%s%s.svg", m.Name(), suffix)
-			charts[row.Timeline] = bench.ChartOf(runs[i], bed, fmt.Sprintf("%s — %s", m.Name(), m.Describe())).SVG()
+			charts[row.Timeline] = report.ChartOf(runs[i], bed.Bucket, fmt.Sprintf("%s — %s", m.Name(), m.Describe())).SVG()
 		}
 		rows = append(rows, row)
 	}
@@ -282,8 +283,8 @@ func errSuffix(e string) string {
 }
 
 // goalRows are every row the goals apply to: the main ones and the scale ones.
-func goalRows(rep *bench.Report) []bench.Row {
-	rows := append([]bench.Row(nil), rep.Rows...)
+func goalRows(rep *report.Report) []report.Row {
+	rows := append([]report.Row(nil), rep.Rows...)
 	if s := rep.Scale; s != nil {
 		rows = append(rows, s.WorkerRows...)
 		if s.IdleRow != nil {

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 )
 
 // runScale runs the flag-gated rows: our helper with 1, 4 and 16 workers; idle keep-alive
 // connections held across a swap; many swaps in a row; the /proc benchmark.
-func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, charts map[string][]byte) (*bench.Scale, error) {
-	s := &bench.Scale{}
+func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, charts map[string][]byte) (*report.Scale, error) {
+	s := &report.Scale{}
 	soak0, soak10 := ctl, ctl
 	soak0.Soak, soak10.Soak = 0, 10*time.Second
 	for _, w := range []int{1, 4, 16} {

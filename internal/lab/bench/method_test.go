@@ -1,0 +1,17 @@
+package bench
+
+import (
+	"testing"
+	"time"
+)
+
+func TestNames(t *testing.T) {
+	for m, want := range map[Method]string{
+		Ctl{Soak: 0}: "ctl-soak0s", Ctl{Soak: 10 * time.Second}: "ctl-soak10s",
+		Manual{}: "manual-script", InitScript{}: "debian-initd", Restart{}: "restart",
+	} {
+		if m.Name() != want {
+			t.Errorf("name %q, want %q", m.Name(), want)
+		}
+	}
+}

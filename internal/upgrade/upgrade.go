@@ -48,7 +48,7 @@ type Options struct {
 
 	LockDir    string
 	Supervisor Supervisor // the service manager tracking nginx; nil when there is none
-	OnEvent    Observer // called with every event as it happens
+	OnEvent    Observer   // called with every event as it happens
 }
 
 // Supervisor is the service manager that tracks nginx's main process (systemd). It is told of the
@@ -151,7 +151,7 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 	if err := r.verify(ctx); err != nil {
 		return r.rec.finish(NeedsOperator, err, "swap done but not verified: %v; run status", err)
 	}
-	if now, err := nginx.StatBinary(r.bin.Path); err != nil || now.Dev != r.bin.Dev || now.Ino != r.bin.Ino {
+	if !sameFile(r.bin.Path, r.bin) {
 		return r.rec.finish(Success, nil, "upgraded: master %d runs the tested build (sha256 %.12s); %s changed on disk during the run, so run upgrade again", r.nm.Pid, r.bin.SHA256, r.bin.Path)
 	}
 	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)", r.nm.Pid, r.bin.Path, r.bin.SHA256)
@@ -202,9 +202,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 		return r.rec.finish(Refused, err, "refused: %v; start nginx by its absolute path", err)
 	}
 	if r.opts.Binary != "" && r.opts.Binary != path {
-		want, errW := nginx.StatBinary(path)
-		got, errG := nginx.StatBinary(r.opts.Binary)
-		if errW != nil || errG != nil || want.Dev != got.Dev || want.Ino != got.Ino {
+		if want, err := nginx.StatBinary(path); err != nil || !sameFile(r.opts.Binary, want) {
 			err := fmt.Errorf("--binary %s is not %s, the file master %d re-executes on USR2", r.opts.Binary, path, r.old.Pid)
 			return r.rec.finish(Refused, err, "refused: %v; install the new build at %s", err, path)
 		}
@@ -245,7 +243,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 		r.workers = r.oldWorkers
 	}
 	// The binary must still be the one tested when USR2 makes nginx exec it.
-	if now, err := nginx.StatBinary(path); err != nil || now.Dev != bin.Dev || now.Ino != bin.Ino {
+	if !sameFile(path, bin) {
 		err := fmt.Errorf("%s changed during preflight", path)
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; run again once the install has finished", err)
 	}
@@ -502,6 +500,13 @@ func (r *run) fail(ctx context.Context, step Step, err error) *Result {
 		return r.rec.finish(NeedsOperator, err, "%v; run status", err)
 	}
 	return r.rec.finish(RolledBack, err, "new build not taken (%s: %v); rolled back, old master %d serves on its build", step, err, r.old.Pid)
+}
+
+// sameFile reports whether path names, right now, the file bin describes: the same device and
+// inode, which is what os.SameFile compares.
+func sameFile(path string, bin nginx.Binary) bool {
+	now, err := nginx.StatBinary(path)
+	return err == nil && now.Dev == bin.Dev && now.Ino == bin.Ino
 }
 
 func samePids(a, b []nginx.Proc) bool {

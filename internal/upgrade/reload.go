@@ -16,19 +16,18 @@ import (
 // disk is not the one running (a package upgrade installed a new build), else the usual
 // configuration reload, tested first and checked after.
 func Reload(ctx context.Context, opts Options) *Result {
-	opts.setDefaults()
-	if s := ReadState(opts.PidFile); s.State == Running {
-		if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil && !s.Current.Exe.SameFile(bin) {
-			return Upgrade(ctx, opts)
+	return begin(opts, func(r *run) *Result {
+		if s := ReadState(r.opts.PidFile); s.State == Running {
+			if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil && !s.Current.Exe.SameFile(bin) {
+				return r.upgrade(ctx)
+			}
 		}
-	}
-	r := &run{opts: opts, rec: newRecorder(opts.OnEvent)}
+		return r.reloadConfig(ctx)
+	})
+}
+
+func (r *run) reloadConfig(ctx context.Context) *Result {
 	rec := r.rec
-	release, err := lock(opts.LockDir, opts.PidFile)
-	if err != nil {
-		return rec.finish(Refused, err, "refused: %v", err)
-	}
-	defer release()
 	if res := r.findMaster(ctx); res != nil {
 		return res
 	}
@@ -51,25 +50,25 @@ func Reload(ctx context.Context, opts Options) *Result {
 		return rec.finish(Refused, err, "refused: %v", err)
 	}
 	rec.record(StepReload, "sent", nil, "configuration accepted; sent HUP to master %d", m.Pid)
-	if err := waitReplaced(ctx, opts, m.Proc, before, want); err != nil {
+	if err := r.waitReplaced(ctx, m.Proc, before, want); err != nil {
 		return rec.finish(Rejected, err, "configuration not taken: %v; see nginx's error log", err)
 	}
 	rec.record(StepReload, "ok", nil, "master %d runs %d new workers", m.Pid, want)
-	hctx, cancel := context.WithTimeout(ctx, opts.HealthTimeout)
+	hctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
-	if err := opts.Health.Check(hctx, m.Pid); err != nil {
+	if err := r.opts.Health.Check(hctx, m.Pid); err != nil {
 		return rec.finish(NeedsOperator, err, "reloaded, but the health check fails: %v", err)
 	}
 	return rec.finish(Success, nil, "reloaded configuration: master %d", m.Pid)
 }
 
 // waitReplaced waits until master's serving workers are want new ones, none of before, settled.
-func waitReplaced(ctx context.Context, opts Options, master nginx.Proc, before []nginx.Proc, want int) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+func (r *run) waitReplaced(ctx context.Context, master nginx.Proc, before []nginx.Proc, want int) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
 	defer cancel()
 	var last []nginx.Proc
 	since := time.Now()
-	err := wait.Until(ctx, opts.Poll, func() (bool, error) {
+	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
 		serving, _, err := nginx.Workers(master.Pid)
 		if err != nil {
 			return false, err
@@ -81,7 +80,7 @@ func waitReplaced(ctx context.Context, opts Options, master nginx.Proc, before [
 		fresh := !slices.ContainsFunc(serving, func(w nginx.Proc) bool {
 			return slices.ContainsFunc(before, func(b nginx.Proc) bool { return b.Pid == w.Pid })
 		})
-		return fresh && len(serving) == want && time.Since(since) >= opts.Settle, nil
+		return fresh && len(serving) == want && time.Since(since) >= r.opts.Settle, nil
 	})
 	if err != nil {
 		return fmt.Errorf("master %d has %d serving workers, %d new expected: %w", master.Pid, len(last), want, err)

@@ -147,3 +147,33 @@ func Settle(ctx context.Context, pidFile string, every time.Duration) Snapshot {
 	})
 	return s
 }
+
+// resolve is how Commit and Rollback run: body gets the half-done state to finish, or the run ends
+// before it when there is none (what names the command for that message). The pid files must be
+// trusted before any pid in them is signalled, and a starting new master is let come up or fail,
+// so that nothing is decided on a state still moving.
+func resolve(ctx context.Context, opts Options, what string, body func(r *run, s Snapshot) *Result) *Result {
+	return begin(opts, func(r *run) *Result {
+		if err := trustPidFiles(r.opts); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return r.rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
+		s := Settle(sctx, r.opts.PidFile, r.opts.Poll)
+		cancel()
+		if s.Old != nil {
+			r.rec.info.OldMaster = s.Old.Pid
+			if s.Current != nil && s.Current.Pid != s.Old.Pid {
+				r.rec.info.NewMaster = s.Current.Pid
+			}
+		} else if s.Current != nil {
+			r.rec.info.NewMaster = s.Current.Pid
+		}
+		switch s.State {
+		case Running:
+			return r.rec.finish(Noop, nil, "nothing to %s: master %d serves alone", what, s.Current.Pid)
+		case Stopped:
+			return r.rec.finish(Refused, s.CurrentErr, "refused: no nginx master (%v)", s.CurrentErr)
+		}
+		return body(r, s)
+	})
+}

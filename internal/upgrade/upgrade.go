@@ -76,7 +76,8 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// run is one upgrade in progress.
+// run is one command in progress: its options, its record and, for an upgrade, what it has found
+// so far.
 type run struct {
 	opts       Options
 	rec        *recorder
@@ -93,8 +94,9 @@ var (
 	errWorkersMissing = errors.New("workers missing")
 )
 
-// Upgrade swaps the running nginx to the binary on disk.
-func Upgrade(ctx context.Context, opts Options) *Result {
+// begin is how Upgrade, Reload, Commit and Rollback start: the defaults filled in, a recorder for
+// the events, and the run lock on this nginx held until body returns.
+func begin(opts Options, body func(r *run) *Result) *Result {
 	opts.setDefaults()
 	r := &run{opts: opts, rec: newRecorder(opts.OnEvent)}
 	release, err := lock(opts.LockDir, opts.PidFile)
@@ -102,7 +104,16 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 		return r.rec.finish(Refused, err, "refused: %v", err)
 	}
 	defer release()
+	return body(r)
+}
 
+// Upgrade swaps the running nginx to the binary on disk.
+func Upgrade(ctx context.Context, opts Options) *Result {
+	return begin(opts, func(r *run) *Result { return r.upgrade(ctx) })
+}
+
+// upgrade is the sequence itself, one state after the other.
+func (r *run) upgrade(ctx context.Context) *Result {
 	if res := r.findMaster(ctx); res != nil {
 		return res
 	}
@@ -438,10 +449,29 @@ func (r *run) quitOld(ctx context.Context) error {
 // verify checks the end state: one master, the new one, on the new binary, with all its workers,
 // and the supervisor agrees.
 func (r *run) verify(ctx context.Context) error {
-	if err := verifyEnd(ctx, r.opts, r.nm, r.bin, r.workers); err != nil {
+	if err := r.verifyEnd(ctx, r.nm, r.bin, r.workers); err != nil {
 		return err
 	}
 	r.rec.record(StepVerify, "ok", nil, "one master %d on %s with %d workers", r.nm.Pid, r.bin.Path, r.workers)
+	return nil
+}
+
+// verifyEnd waits (briefly: nginx renames pid files as masters exit) for master to be the one
+// master, on bin (any, when bin is zero) with workers workers (at least one when 0), then asks
+// the supervisor.
+func (r *run) verifyEnd(ctx context.Context, master nginx.Proc, bin nginx.Binary, workers int) error {
+	vctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
+	defer cancel()
+	var last string
+	if err := wait.Until(vctx, r.opts.Poll, func() (bool, error) {
+		last = verifyMaster(ReadState(r.opts.PidFile), master, bin, workers)
+		return last == "", nil
+	}); err != nil {
+		return errors.New(last)
+	}
+	if r.opts.Supervisor != nil {
+		return r.opts.Supervisor.Verify(ctx, master.Pid)
+	}
 	return nil
 }
 
@@ -495,7 +525,7 @@ func (r *run) fail(ctx context.Context, step Step, err error) *Result {
 	r.rec.record(step, "failed", err, "")
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RollbackTimeout)
 	defer cancel()
-	if rbErr := restoreOld(rctx, r.opts, r.rec, r.old.Proc, r.oldWorkers); rbErr != nil {
+	if rbErr := r.restoreOld(rctx, r.old.Proc, r.oldWorkers); rbErr != nil {
 		err = fmt.Errorf("%s failed: %w; rollback failed too: %v", step, err, rbErr)
 		return r.rec.finish(NeedsOperator, err, "%v; run status", err)
 	}

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -42,7 +43,8 @@ func (r *run) commit(ctx context.Context, s Snapshot) *Result {
 		}
 		r.rec.record(StepHandOver, "ok", nil, "supervisor tracks new master %d", nm.Pid)
 	}
-	if err := r.quitAndWait(ctx, s.Old.Proc, "old"); err != nil {
+	// An old master that has exited by itself needs no QUIT.
+	if err := r.quit(ctx, s.Old.Proc, "old"); err != nil && !errors.Is(err, nginx.ErrNoProcess) {
 		return r.rec.finish(NeedsOperator, err, "commit did not finish: %v; run status", err)
 	}
 	return r.commitVerify(ctx, nm)

@@ -43,7 +43,8 @@ func (r *run) restoreOld(ctx context.Context, old nginx.Proc, workers int) error
 				return err
 			}
 		}
-		if err := r.quitAndWait(ctx, nm, "new"); err != nil {
+		// A new master that has exited by itself needs no QUIT.
+		if err := r.quit(ctx, nm, "new"); err != nil && !errors.Is(err, nginx.ErrNoProcess) {
 			return err
 		}
 	}
@@ -71,19 +72,6 @@ func (r *run) waitServing(ctx context.Context, master nginx.Proc, want int) erro
 	if err != nil {
 		return fmt.Errorf("master %d has %d serving workers, want %d: %w", master.Pid, len(last), max(want, 1), err)
 	}
-	return nil
-}
-
-// quitAndWait sends QUIT to a master and waits until it has exited.
-func (r *run) quitAndWait(ctx context.Context, m nginx.Proc, role string) error {
-	if err := nginx.Signal(m, unix.SIGQUIT); err != nil && !errors.Is(err, nginx.ErrNoProcess) {
-		return err
-	}
-	r.rec.record(StepQUIT, "sent", nil, "sent QUIT to %s master %d", role, m.Pid)
-	if err := wait.Until(ctx, r.opts.Poll, func() (bool, error) { return !nginx.Alive(m), nil }); err != nil {
-		return fmt.Errorf("%s master %d still running after QUIT: %w", role, m.Pid, err)
-	}
-	r.rec.record(StepQUIT, "ok", nil, "%s master %d exited", role, m.Pid)
 	return nil
 }
 

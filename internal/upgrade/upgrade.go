@@ -156,7 +156,7 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	if err := r.handOver(ctx); err != nil {
 		return r.fail(ctx, StepHandOver, err)
 	}
-	if err := r.quitOld(ctx); err != nil {
+	if err := r.quit(ctx, r.old.Proc, "old"); err != nil {
 		return r.rec.finish(NeedsOperator, err, "new master %d serves, but the old master did not finish: %v; run status, then commit", r.nm.Pid, err)
 	}
 	if err := r.verify(ctx); err != nil {
@@ -432,17 +432,17 @@ func (r *run) handOver(ctx context.Context) error {
 	return nil
 }
 
-// quitOld sends QUIT to the old master and waits until it and its draining workers are gone.
-func (r *run) quitOld(ctx context.Context) error {
-	if err := nginx.Signal(r.old.Proc, unix.SIGQUIT); err != nil {
+// quit sends QUIT to master m, the "old" or the "new" one as role says, and waits until it and its
+// draining workers are gone. A master already gone fails with nginx.ErrNoProcess.
+func (r *run) quit(ctx context.Context, m nginx.Proc, role string) error {
+	if err := nginx.Signal(m, unix.SIGQUIT); err != nil {
 		return err
 	}
-	r.rec.record(StepQUIT, "sent", nil, "sent QUIT to old master %d", r.old.Pid)
-	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) { return !nginx.Alive(r.old.Proc), nil })
-	if err != nil {
-		return fmt.Errorf("old master %d still running after QUIT (its workers finish downloads in flight): %w", r.old.Pid, err)
+	r.rec.record(StepQUIT, "sent", nil, "sent QUIT to %s master %d", role, m.Pid)
+	if err := wait.Until(ctx, r.opts.Poll, func() (bool, error) { return !nginx.Alive(m), nil }); err != nil {
+		return fmt.Errorf("%s master %d still running after QUIT (its workers finish downloads in flight): %w", role, m.Pid, err)
 	}
-	r.rec.record(StepQUIT, "ok", nil, "old master %d exited", r.old.Pid)
+	r.rec.record(StepQUIT, "ok", nil, "%s master %d exited", role, m.Pid)
 	return nil
 }
 

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
-	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/load"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
@@ -40,8 +38,7 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Ru
 			err = fmt.Errorf("close box: %w", cerr)
 		}
 	}()
-	slowSHA, err := boxSlow(box, bed)
-	if err != nil {
+	if err := boxSlow(box, bed.TmpDir, bed.Load.DownloadSize); err != nil {
 		return r, err
 	}
 	// After the boot: a box's start-up work must settle too.
@@ -60,14 +57,14 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Ru
 	}
 	r.Workers = len(ws)
 
-	tr, err := startTraffic(ctx, box.Site.Base, bed.Load, slowSHA)
+	tr, err := testbed.StartTraffic(ctx, box.Site, bed.Load)
 	if err != nil {
 		return r, fmt.Errorf("start load: %w", err)
 	}
-	pf.clock = tr.clock
+	pf.clock = tr.Clock
 	r.SteadyFromMS = report.Millis(bed.SteadyFrom)
 	subj := subject{
-		env:      Env{Box: box, Workers: r.Workers, Clock: tr.clock},
+		env:      Env{Box: box, Workers: r.Workers, Clock: tr.Clock},
 		old:      old,
 		serving:  func() (nginx.Proc, bool) { return pf.serving(old, r.Workers) },
 		endState: func(nginx.Proc) string { return boxEndState(ctx, box, r.Workers) },
@@ -78,11 +75,11 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Ru
 	stopPids()
 	<-polled
 	if err != nil {
-		tr.stop()
+		tr.Stop()
 		return r, err
 	}
 	r.Events = pf.newMasters()
-	measure(&r, bed, tr.stop())
+	measure(&r, bed, tr.Stop())
 	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
 		return r, err
 	}
@@ -101,21 +98,6 @@ func readyBox(ctx context.Context, m BoxMethod) (*testbed.Box, error) {
 		return nil, errors.Join(fmt.Errorf("prepare box for %s: %w", m.Name(), err), box.Close())
 	}
 	return box, nil
-}
-
-// boxSlow puts the bench's slow file into the box's document root, as prepareSlow does for a
-// prefix, and returns its sha256.
-func boxSlow(box *testbed.Box, bed Bed) (string, error) {
-	tmp := filepath.Join(bed.TmpDir, "box-slow.bin")
-	defer os.Remove(tmp)
-	sum, err := load.WriteFile(tmp, bed.Load.DownloadSize)
-	if err != nil {
-		return "", fmt.Errorf("bench slow file: %w", err)
-	}
-	if err := box.CopyIn(tmp, "/var/www/html"+slowPath); err != nil {
-		return "", fmt.Errorf("bench slow file: %w", err)
-	}
-	return sum, nil
 }
 
 // boxPids follows the box's pid file from the host. The pids it names are the box's; each is

@@ -7,11 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
-	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/load"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -19,16 +17,16 @@ import (
 // old workers when QUIT is sent, without each swap waiting long for it.
 const churnSlowSize = 1 << 20
 
+// churnSwapTimeout bounds each swap of the churn.
+const churnSwapTimeout = 2 * time.Minute
+
 // Churn swaps swaps times in a row with the helper (--soak 0s whatever ctl.Soak says), installing the other build each
 // time, under the stream, wrk and a loop of slow downloads, and checks what is left after each.
 func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res report.ChurnResult, err error) {
 	res = report.ChurnResult{Swaps: swaps, Workers: workers}
-	if res.BusyBeforePct, err = WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait); err != nil {
+	var dir string
+	if res.BusyBeforePct, dir, err = quietDir(ctx, bed, "churn"); err != nil {
 		return res, err
-	}
-	dir, err := os.MkdirTemp(bed.TmpDir, "churn-")
-	if err != nil {
-		return res, fmt.Errorf("churn dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	n, err := testbed.Setup(dir, bed.Builds.Old, testbed.Config{Workers: workers})
@@ -36,8 +34,7 @@ func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res repor
 		return res, fmt.Errorf("churn: set up: %w", err)
 	}
 	defer stopAll(n)
-	sum, err := prepareSlow(n, churnSlowSize)
-	if err != nil {
+	if err := prepareSlow(n, churnSlowSize); err != nil {
 		return res, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -51,13 +48,17 @@ func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res repor
 	}
 	res.MasterFDsFirst = countFDs(n.Master())
 
-	cctx, stopLoad := context.WithCancel(ctx)
+	// wrk runs until the churn ends (StopNow): its length only has to outlast every swap. A new
+	// download starts as each one ends. A churn that fails half-way stops the load with lctx.
+	l := bed.Load
+	l.WrkDuration = time.Duration(swaps+1) * churnSwapTimeout
+	l.Downloads, l.DownloadSize, l.KeepDownloading = 2, churnSlowSize, true
+	lctx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	stream, err := load.StartStream(cctx, load.StreamConfig{URL: n.URL("/"), Rate: bed.Load.Rate, Timeout: bed.Load.Timeout})
+	tr, err := testbed.StartTraffic(lctx, n.Site(), l)
 	if err != nil {
-		return res, fmt.Errorf("churn: %w", err)
+		return res, fmt.Errorf("churn: start load: %w", err)
 	}
-	bg := startChurnLoad(cctx, n, bed.Load, sum)
 
 	start := time.Now()
 	builds := []string{bed.Builds.New, bed.Builds.Old}
@@ -68,7 +69,7 @@ func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res repor
 		if err := n.Install(builds[i%2]); err != nil {
 			return res, fmt.Errorf("churn: install: %w", err)
 		}
-		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		tctx, cancel := context.WithTimeout(ctx, churnSwapTimeout)
 		args := []string{"upgrade", "--pid-file", n.PidFile, "--soak", "0s", "--health", n.URL("/health"), "--json"}
 		if ctl.AuditLog != "" {
 			args = append(args, "--audit-log", ctl.AuditLog)
@@ -91,10 +92,18 @@ func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res repor
 	}
 	res.DurationS = time.Since(start).Seconds()
 
-	stopLoad()
-	sr := stream.Stop()
-	res.StreamSent, res.StreamFailed, res.StreamErrors = sr.Sent, sr.Failed, sr.Errors
-	bg.wait(&res)
+	tres := tr.StopNow()
+	res.StreamSent, res.StreamFailed, res.StreamErrors = tres.Stream.Sent, tres.Stream.Failed, tres.Stream.Errors
+	res.WrkRequests, res.WrkFailed = tres.Wrk.Requests, tres.Wrk.Failed()
+	if tres.WrkErr != nil {
+		res.WrkFailed++ // a wrk that did not run counts as a failure, as in the tests
+	}
+	res.Downloads = len(tres.Downloads)
+	for _, d := range tres.Downloads {
+		if !d.OK {
+			res.DownloadsCut++
+		}
+	}
 	res.LeakedProcsEnd = len(PrefixProcs(n.Binary)) - (1 + workers)
 	after, err := listFiles(dir)
 	if err != nil {
@@ -111,68 +120,6 @@ func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res repor
 	k := min(10, len(res.SwapMS))
 	res.FirstTenMS, res.LastTenMS = report.Median(res.SwapMS[:k]), report.Median(res.SwapMS[len(res.SwapMS)-k:])
 	return res, nil
-}
-
-// churnLoad is wrk in back-to-back 10 s runs (wrk's length is fixed when it starts) and two
-// loops of slow downloads, until ctx ends.
-type churnLoad struct {
-	wg        sync.WaitGroup
-	mu        sync.Mutex
-	wrk       load.WrkResult
-	wrkFailed int
-	dls, cut  int
-}
-
-func startChurnLoad(ctx context.Context, n *testbed.Nginx, l Load, sum string) *churnLoad {
-	c := &churnLoad{}
-	c.wg.Go(func() {
-		for ctx.Err() == nil {
-			w, err := load.StartWrk(context.WithoutCancel(ctx), load.WrkConfig{URL: n.URL("/"), Duration: 10 * time.Second, Connections: l.WrkConns, Threads: 1})
-			if err != nil {
-				c.add(func() { c.wrkFailed++ })
-				return
-			}
-			r, err := w.Wait()
-			c.add(func() {
-				c.wrk.Requests += r.Requests
-				c.wrkFailed += r.Failed()
-				if err != nil {
-					c.wrkFailed++
-				}
-			})
-		}
-	})
-	for range 2 {
-		c.wg.Go(func() {
-			for ctx.Err() == nil {
-				// Not cancelled by ctx: a download in flight when the churn ends runs to its end,
-				// bounded well past its expected second.
-				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				d := load.Download(dctx, load.File{URL: n.URL(slowPath), Size: churnSlowSize, SHA256: sum})
-				cancel()
-				c.add(func() {
-					c.dls++
-					if !d.OK {
-						c.cut++
-					}
-				})
-			}
-		})
-	}
-	return c
-}
-
-func (c *churnLoad) add(f func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f()
-}
-
-// wait waits for the last wrk run and downloads and adds their counts to res.
-func (c *churnLoad) wait(res *report.ChurnResult) {
-	c.wg.Wait()
-	res.WrkRequests, res.WrkFailed = c.wrk.Requests, c.wrkFailed
-	res.Downloads, res.DownloadsCut = c.dls, c.cut
 }
 
 // countFDs counts pid's open descriptors (-1 if it cannot be read).

@@ -20,7 +20,7 @@ func since(from, at time.Duration) float64 {
 }
 
 // measure fills in r's counts and windows from what the load saw.
-func measure(r *report.Run, bed Bed, res trafficResult) {
+func measure(r *report.Run, bed Bed, res testbed.TrafficResult) {
 	r.StreamSent, r.StreamFailed, r.StreamErrors = res.Stream.Sent, res.Stream.Failed, res.Stream.Errors
 	r.WrkRequests, r.WrkFailed = res.Wrk.Requests, res.Wrk.Failed()
 	r.WrkErrors = map[string]int{}

@@ -17,7 +17,7 @@ import (
 type Bed struct {
 	Builds     testbed.Builds
 	TmpDir     string
-	Load       Load
+	Load       testbed.TrafficConfig
 	SwapAt     time.Duration // when the swap starts on the load's timeline, unless the floor ran late
 	SteadyFrom time.Duration // the steady window is [SteadyFrom, swap): past the load's start-up and the floor
 	MinSteady  time.Duration // the swap waits until the steady window is at least this long
@@ -39,7 +39,7 @@ func DefaultBed(b testbed.Builds, tmp string) Bed {
 // SettingsOf records bed's settings.
 func SettingsOf(bed Bed, reps int, downloadRate string) report.Settings {
 	l := bed.Load
-	return report.Settings{Reps: reps, StreamRate: l.Rate, StreamTimeout: report.Millis(l.Timeout), LoadDurationMS: report.Millis(l.Duration),
+	return report.Settings{Reps: reps, StreamRate: l.Rate, StreamTimeout: report.Millis(l.Timeout), LoadDurationMS: report.Millis(l.WrkDuration),
 		WrkConns: l.WrkConns, Downloads: l.Downloads, DownloadBytes: l.DownloadSize, DownloadRate: downloadRate,
 		SwapAtMS: report.Millis(bed.SwapAt), SteadyFromMS: report.Millis(bed.SteadyFrom), FloorAtMS: report.Millis(bed.FloorAt), BucketMS: report.Millis(bed.Bucket),
 		FloorTries: bed.FloorTries, PollMS: report.Millis(pollEvery), QuietBelowPct: bed.QuietBelow, QuietWaitS: bed.QuietWait.Seconds()}
@@ -68,13 +68,10 @@ func RunOnce(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 // the Run.
 func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 	r := report.Run{Method: spec.Method.Name(), Rep: spec.Rep, Workers: spec.Workers}
+	var dir string
 	var err error
-	if r.BusyBeforePct, err = WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait); err != nil {
+	if r.BusyBeforePct, dir, err = quietDir(ctx, bed, "run"); err != nil {
 		return r, err
-	}
-	dir, err := os.MkdirTemp(bed.TmpDir, "run-")
-	if err != nil {
-		return r, fmt.Errorf("run dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
 
@@ -100,8 +97,7 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 			return r, err
 		}
 	}
-	slowSHA, err := prepareSlow(n, bed.Load.DownloadSize)
-	if err != nil {
+	if err := prepareSlow(n, bed.Load.DownloadSize); err != nil {
 		return r, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -125,46 +121,59 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 		defer idle.close()
 	}
 
-	tr, err := startTraffic(ctx, n.URL(""), bed.Load, slowSHA)
+	tr, err := testbed.StartTraffic(ctx, n.Site(), bed.Load)
 	if err != nil {
 		return r, fmt.Errorf("start load: %w", err)
 	}
 	if err := floorUnderLoad(ctx, &r, bed, floor, spec.Workers, tr); err != nil {
-		tr.stop()
+		tr.Stop()
 		return r, err
 	}
 	subj := subject{
-		env:      Env{Nginx: n, Workers: spec.Workers, Clock: tr.clock},
+		env:      Env{Nginx: n, Workers: spec.Workers, Clock: tr.Clock},
 		old:      old,
 		serving:  func() (nginx.Proc, bool) { return serving(n.PidFile, old, spec.Workers) },
 		endState: func(nm nginx.Proc) string { return endState(n, nm, spec.Workers) },
 	}
 	if err := swap(ctx, &r, bed, spec.Method, subj, tr); err != nil {
-		tr.stop()
+		tr.Stop()
 		return r, err
 	}
 	if idle != nil {
 		// Give the server a moment after the swap to close what it will, then look.
 		time.Sleep(time.Second)
-		ir := idle.snapshot(tr.clock)
+		ir := idle.snapshot(tr.Clock)
 		ir.NginxNofile = bed.Nofile
 		r.Idle = &ir
 	}
-	measure(&r, bed, tr.stop())
+	measure(&r, bed, tr.Stop())
 	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
 		return r, err
 	}
 	return r, nil
 }
 
+// quietDir waits for the machine to be quiet as bed says (see WaitQuiet), then makes a directory
+// of the run's own under bed.TmpDir for the caller to remove. busy is the last sample, also when
+// err is set.
+func quietDir(ctx context.Context, bed Bed, name string) (busy float64, dir string, err error) {
+	if busy, err = WaitQuiet(ctx, bed.QuietBelow, bed.QuietWait); err != nil {
+		return busy, "", err
+	}
+	if dir, err = os.MkdirTemp(bed.TmpDir, name+"-"); err != nil {
+		return busy, "", fmt.Errorf("%s dir: %w", name, err)
+	}
+	return busy, dir, nil
+}
+
 // floorUnderLoad times the new build's cold start while the load runs, before the steady
 // window: the floor the swap is compared with, under the same conditions. The steady window
 // starts after it, however long it took.
-func floorUnderLoad(ctx context.Context, r *report.Run, bed Bed, floor *testbed.Nginx, workers int, tr *traffic) error {
+func floorUnderLoad(ctx context.Context, r *report.Run, bed Bed, floor *testbed.Nginx, workers int, tr *testbed.Traffic) error {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(time.Until(tr.start.Add(bed.FloorAt))):
+	case <-time.After(bed.FloorAt - tr.Clock(time.Now())):
 	}
 	times, err := coldStarts(ctx, floor, workers, bed.FloorTries)
 	if err != nil {
@@ -172,7 +181,7 @@ func floorUnderLoad(ctx context.Context, r *report.Run, bed Bed, floor *testbed.
 	}
 	r.FloorTriesMS = times
 	r.FloorMS = report.Median(r.FloorTriesMS)
-	r.SteadyFromMS = report.Millis(max(bed.SteadyFrom, tr.clock(time.Now())+100*time.Millisecond))
+	r.SteadyFromMS = report.Millis(max(bed.SteadyFrom, tr.Clock(time.Now())+100*time.Millisecond))
 	return nil
 }
 
@@ -185,23 +194,23 @@ type subject struct {
 }
 
 // swap runs the method while watching for the new master and the old one's end, into r.
-func swap(ctx context.Context, r *report.Run, bed Bed, m Method, s subject, tr *traffic) error {
+func swap(ctx context.Context, r *report.Run, bed Bed, m Method, s subject, tr *testbed.Traffic) error {
 	// A floor measurement slowed by a busy machine must not leave the steady window short.
 	at := max(bed.SwapAt, report.Dur(r.SteadyFromMS)+bed.MinSteady)
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(time.Until(tr.start.Add(at))):
+	case <-time.After(at - tr.Clock(time.Now())):
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	w := startWatch(wctx, s.serving, s.old, tr.clock)
+	w := startWatch(wctx, s.serving, s.old, tr.Clock)
 
 	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	start := tr.clock(time.Now())
+	start := tr.Clock(time.Now())
 	out, err := m.Swap(mctx, s.env)
-	returned := tr.clock(time.Now())
+	returned := tr.Clock(time.Now())
 	if err != nil {
 		r.Error = err.Error()
 	}

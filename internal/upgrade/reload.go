@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
-	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // Reload is what `systemctl reload nginx` should do: a verified binary swap when the binary on
@@ -64,23 +63,11 @@ func (r *run) reloadConfig(ctx context.Context) *Result {
 
 // waitReplaced waits until master's serving workers are want new ones, none of before, settled.
 func (r *run) waitReplaced(ctx context.Context, master nginx.Proc, before []nginx.Proc, want int) error {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
-	defer cancel()
-	var last []nginx.Proc
-	since := time.Now()
-	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
-		serving, _, err := nginx.Workers(master.Pid)
-		if err != nil {
-			return false, err
-		}
-		if !samePids(serving, last) {
-			last, since = serving, time.Now()
-			return false, nil
-		}
+	last, err := r.waitSettled(ctx, master, func(serving []nginx.Proc, _ time.Duration) (bool, error) {
 		fresh := !slices.ContainsFunc(serving, func(w nginx.Proc) bool {
 			return slices.ContainsFunc(before, func(b nginx.Proc) bool { return b.Pid == w.Pid })
 		})
-		return fresh && len(serving) == want && time.Since(since) >= r.opts.Settle, nil
+		return fresh && len(serving) == want, nil
 	})
 	if err != nil {
 		return fmt.Errorf("master %d has %d serving workers, %d new expected: %w", master.Pid, len(last), want, err)

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
-	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // restoreOld makes old the only master again: HUP gives it workers again if WINCH took them, then
@@ -49,30 +47,6 @@ func (r *run) restoreOld(ctx context.Context, old nginx.Proc, workers int) error
 		}
 	}
 	return r.verifyEnd(ctx, old, nginx.Binary{}, workers)
-}
-
-// waitServing waits until master has the wanted number of serving workers (at least one when
-// want is 0) and they have stayed up for the settle time.
-func (r *run) waitServing(ctx context.Context, master nginx.Proc, want int) error {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
-	defer cancel()
-	var last []nginx.Proc
-	var since time.Time
-	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
-		serving, _, err := nginx.Workers(master.Pid)
-		if err != nil {
-			return false, err
-		}
-		if len(serving) == 0 || (want > 0 && len(serving) != want) || !samePids(serving, last) {
-			last, since = serving, time.Now()
-			return false, nil
-		}
-		return time.Since(since) >= r.opts.Settle, nil
-	})
-	if err != nil {
-		return fmt.Errorf("master %d has %d serving workers, want %d: %w", master.Pid, len(last), max(want, 1), err)
-	}
-	return nil
 }
 
 // Rollback finishes a half-done upgrade by going back: the old master serves alone again.

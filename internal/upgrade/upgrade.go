@@ -305,26 +305,14 @@ func (r *run) waitNewMaster(ctx context.Context) error {
 // forks all its workers as soon as it has written its pid file, so a count that stays short and
 // unchanged for three settle times will not grow: fail then rather than at the deadline.
 func (r *run) waitWorkers(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
-	defer cancel()
-	var last []nginx.Proc
-	since := time.Now()
-	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
+	last, err := r.waitSettled(ctx, r.nm, func(serving []nginx.Proc, unchanged time.Duration) (bool, error) {
 		if !nginx.Alive(r.nm) {
 			return false, fmt.Errorf("new master %d exited", r.nm.Pid)
 		}
-		serving, _, err := nginx.Workers(r.nm.Pid)
-		if err != nil {
-			return false, err
-		}
-		if !samePids(serving, last) {
-			last, since = serving, time.Now()
-			return false, nil
-		}
-		if len(serving) < r.workers && time.Since(since) >= 3*r.opts.Settle {
+		if len(serving) < r.workers && unchanged >= 3*r.opts.Settle {
 			return false, errWorkersMissing
 		}
-		return len(serving) == r.workers && time.Since(since) >= r.opts.Settle, nil
+		return len(serving) == r.workers, nil
 	})
 	if err != nil {
 		if isTimeout(err) || errors.Is(err, errWorkersMissing) {
@@ -334,6 +322,40 @@ func (r *run) waitWorkers(ctx context.Context) error {
 	}
 	r.newWorkers = last
 	r.rec.record(StepWorkers, "ok", nil, "new master %d has %d workers, up for %s", r.nm.Pid, len(last), r.opts.Settle)
+	return nil
+}
+
+// waitSettled waits until master's serving workers are what ready accepts and have stayed the same
+// for the settle time, and returns the workers last seen. ready is asked at every poll and told
+// how long the workers have been unchanged, so it can also give up early.
+func (r *run) waitSettled(ctx context.Context, master nginx.Proc, ready func(serving []nginx.Proc, unchanged time.Duration) (bool, error)) ([]nginx.Proc, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
+	defer cancel()
+	var last []nginx.Proc
+	since := time.Now()
+	err := wait.Until(ctx, r.opts.Poll, func() (bool, error) {
+		serving, _, err := nginx.Workers(master.Pid)
+		if err != nil {
+			return false, err
+		}
+		if !samePids(serving, last) {
+			last, since = serving, time.Now()
+		}
+		unchanged := time.Since(since)
+		ok, err := ready(serving, unchanged)
+		return ok && unchanged >= r.opts.Settle, err
+	})
+	return last, err
+}
+
+// waitServing waits until master has want serving workers (at least one when want is 0), settled.
+func (r *run) waitServing(ctx context.Context, master nginx.Proc, want int) error {
+	last, err := r.waitSettled(ctx, master, func(serving []nginx.Proc, _ time.Duration) (bool, error) {
+		return len(serving) > 0 && (want == 0 || len(serving) == want), nil
+	})
+	if err != nil {
+		return fmt.Errorf("master %d has %d serving workers, want %d: %w", master.Pid, len(last), max(want, 1), err)
+	}
 	return nil
 }
 

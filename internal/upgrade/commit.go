@@ -32,16 +32,11 @@ func (r *run) commit(ctx context.Context, s Snapshot) *Result {
 		err := fmt.Errorf("new master %d has no serving workers: %w", nm.Pid, err)
 		return r.rec.finish(NeedsOperator, err, "not committing: %v; run rollback", err)
 	}
-	hctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
-	defer cancel()
-	if err := r.opts.Health.Check(hctx, nm.Pid); err != nil {
+	if err := r.health(ctx, nm.Pid); err != nil {
 		return r.rec.finish(NeedsOperator, err, "not committing, the new build fails its health check: %v; run rollback", err)
 	}
-	if r.opts.Supervisor != nil {
-		if err := r.opts.Supervisor.HandOver(ctx, s.Old.Pid, nm.Pid); err != nil {
-			return r.rec.finish(NeedsOperator, err, "not committing: %v", err)
-		}
-		r.rec.record(StepHandOver, "ok", nil, "supervisor tracks new master %d", nm.Pid)
+	if err := r.handOver(ctx, s.Old.Pid, nm.Pid); err != nil {
+		return r.rec.finish(NeedsOperator, err, "not committing: %v", err)
 	}
 	// An old master that has exited by itself needs no QUIT.
 	if err := r.quit(ctx, s.Old.Proc, "old"); err != nil && !errors.Is(err, nginx.ErrNoProcess) {

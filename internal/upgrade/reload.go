@@ -53,9 +53,7 @@ func (r *run) reloadConfig(ctx context.Context) *Result {
 		return rec.finish(Rejected, err, "configuration not taken: %v; see nginx's error log", err)
 	}
 	rec.record(StepReload, "ok", nil, "master %d runs %d new workers", m.Pid, want)
-	hctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
-	defer cancel()
-	if err := r.opts.Health.Check(hctx, m.Pid); err != nil {
+	if err := r.health(ctx, m.Pid); err != nil {
 		return rec.finish(NeedsOperator, err, "reloaded, but the health check fails: %v", err)
 	}
 	return rec.finish(Success, nil, "reloaded configuration: master %d", m.Pid)

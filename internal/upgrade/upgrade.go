@@ -153,7 +153,7 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	case err != nil:
 		return r.fail(ctx, StepSoak, err)
 	}
-	if err := r.handOver(ctx); err != nil {
+	if err := r.handOver(ctx, r.old.Pid, r.nm.Pid); err != nil {
 		return r.fail(ctx, StepHandOver, err)
 	}
 	if err := r.quit(ctx, r.old.Proc, "old"); err != nil {
@@ -361,9 +361,7 @@ func (r *run) waitServing(ctx context.Context, master nginx.Proc, want int) erro
 
 // checkHealth checks the listening sockets and health URLs, and that the new workers still run.
 func (r *run) checkHealth(ctx context.Context, what string) error {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
-	defer cancel()
-	if err := r.opts.Health.Check(ctx, r.nm.Pid); err != nil {
+	if err := r.health(ctx, r.nm.Pid); err != nil {
 		return err
 	}
 	if err := r.newWorkersIntact(); err != nil {
@@ -371,6 +369,13 @@ func (r *run) checkHealth(ctx context.Context, what string) error {
 	}
 	r.rec.record(StepHealth, "ok", nil, "%s: listeners accept, %d health URLs answer", what, len(r.opts.Health.URLs))
 	return nil
+}
+
+// health runs one round of health checks against master's listeners and the health URLs.
+func (r *run) health(ctx context.Context, master int) error {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
+	defer cancel()
+	return r.opts.Health.Check(ctx, master)
 }
 
 // drainOld sends WINCH and waits until no old worker accepts any more.
@@ -406,9 +411,7 @@ func (r *run) soak(ctx context.Context) error {
 			return false, errOldGone
 		}
 		if time.Now().After(next) {
-			hctx, hcancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
-			defer hcancel()
-			if err := r.opts.Health.Check(hctx, r.nm.Pid); err != nil {
+			if err := r.health(ctx, r.nm.Pid); err != nil {
 				return false, err
 			}
 			next = time.Now().Add(r.opts.HealthEvery)
@@ -441,16 +444,16 @@ func (r *run) newWorkersIntact() error {
 	return nil
 }
 
-// handOver tells the supervisor that the new master is nginx's main process now, before the
-// old one exits: systemd would otherwise stop the service when its main process ends.
-func (r *run) handOver(ctx context.Context) error {
+// handOver tells the supervisor that master to is nginx's main process now, before master from
+// exits: systemd would otherwise stop the service when its main process ends.
+func (r *run) handOver(ctx context.Context, from, to int) error {
 	if r.opts.Supervisor == nil {
 		return nil
 	}
-	if err := r.opts.Supervisor.HandOver(ctx, r.old.Pid, r.nm.Pid); err != nil {
+	if err := r.opts.Supervisor.HandOver(ctx, from, to); err != nil {
 		return err
 	}
-	r.rec.record(StepHandOver, "ok", nil, "supervisor tracks new master %d", r.nm.Pid)
+	r.rec.record(StepHandOver, "ok", nil, "supervisor tracks new master %d", to)
 	return nil
 }
 
@@ -532,7 +535,7 @@ func (r *run) adoptNew(ctx context.Context) *Result {
 	if err := removeStaleOldbin(r.opts.PidFile); err != nil {
 		return r.rec.finish(NeedsOperator, err, "old master gone, new master %d serves: %v; run status", r.nm.Pid, err)
 	}
-	if err := r.handOver(ctx); err != nil {
+	if err := r.handOver(ctx, r.old.Pid, r.nm.Pid); err != nil {
 		return r.rec.finish(NeedsOperator, err, "old master gone, new master %d serves, supervisor not told: %v", r.nm.Pid, err)
 	}
 	if err := r.verify(ctx); err != nil {

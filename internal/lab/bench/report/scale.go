@@ -118,7 +118,7 @@ func (s *Scale) markdown() string {
 	}
 	if s.WorkersBench != "" {
 		b.WriteString("### Finding a master's workers with many unrelated processes\n\n")
-		b.WriteString("`go test -run '^$' -bench BenchmarkWorkersWithManyProcesses ./internal/bench/`\n\n```\n")
+		b.WriteString("`go test -tags e2e -run '^$' -bench BenchmarkWorkersWithManyProcesses ./internal/lab/bench/`\n\n```\n")
 		b.WriteString(strings.TrimSpace(s.WorkersBench))
 		b.WriteString("\n```\n")
 	}

@@ -249,7 +249,7 @@ func selectMethods(all []bench.Method, names string) []bench.Method {
 
 // command is how to reproduce this run.
 func command() string {
-	return "go run ./cmd/upgrade-bench " + strings.Join(os.Args[1:], " ")
+	return "go run ./internal/lab/cmd/upgrade-bench " + strings.Join(os.Args[1:], " ")
 }
 
 // revision names the source tree (read-only git; "unknown" outside a checkout).

@@ -86,11 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return history(ctx, f, stdout, stderr)
 	}
 	opts := f.options()
-	sup, err := systemd.Discover(ctx, f.unit, masterPid(f.pidFile))
-	if err != nil {
-		fmt.Fprintf(stderr, "nginx-upgradectl: refused, nothing signalled: %v; pass --unit, or check that systemd answers on D-Bus\n", err)
-		return exitRefused
-	}
+	sup, discoverErr := discover(ctx, f)
 	unit := ""
 	if sup != nil {
 		defer sup.Client.Close()
@@ -109,14 +105,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var res *upgrade.Result
-	switch cmd {
-	case "upgrade":
+	switch {
+	case discoverErr != nil:
+		// A refusal like any other: in the trail, and a result for --json.
+		err := fmt.Errorf("%w; pass --unit, or check that systemd answers on D-Bus", discoverErr)
+		ev := upgrade.Event{Step: upgrade.StepOutcome, Result: string(upgrade.Refused), Err: err,
+			Message: fmt.Sprintf("refused, nothing signalled: %v", err)}
+		opts.OnEvent(ev)
+		res = &upgrade.Result{Outcome: upgrade.Refused, Err: err, Events: []upgrade.Event{ev}}
+	case cmd == "upgrade":
 		res = upgrade.Upgrade(ctx, opts)
-	case "commit":
+	case cmd == "commit":
 		res = upgrade.Commit(ctx, opts)
-	case "rollback":
+	case cmd == "rollback":
 		res = upgrade.Rollback(ctx, opts)
-	case "reload":
+	case cmd == "reload":
 		res = upgrade.Reload(ctx, opts)
 	}
 	code := exitCode(cmd, res.Outcome)
@@ -208,12 +211,15 @@ func exitCode(cmd string, o upgrade.Outcome) int {
 
 func status(ctx context.Context, f *flags, stdout io.Writer) int {
 	st := upgrade.ReadStatus(ctx, f.pidFile)
+	if st.Masters == nil {
+		st.Masters = []upgrade.MasterStatus{} // a list, never null, like a master's workers
+	}
 	out := struct {
 		upgrade.Status
 		Unit *systemd.Service `json:"unit,omitempty"`
 	}{Status: st}
 	mismatch := false
-	if sup, err := systemd.Discover(ctx, f.unit, masterPid(f.pidFile)); err == nil && sup != nil {
+	if sup, err := discover(ctx, f); err == nil && sup != nil {
 		if svc, err := sup.Client.Service(ctx, sup.Unit); err == nil {
 			out.Unit = &svc
 			mismatch = len(st.Masters) > 0 && svc.MainPID != st.Masters[len(st.Masters)-1].Pid && svc.MainPID != st.Masters[0].Pid
@@ -242,9 +248,26 @@ func status(ctx context.Context, f *flags, stdout io.Writer) int {
 	return exitOK
 }
 
-// masterPid reads the pid file for unit discovery; 0 when there is none (the run then says why).
+// discover finds the systemd unit of the pid file's master, or of --unit. With neither there is
+// nothing to find, and nothing to ask D-Bus: the run says what is missing, not that the bus is.
+func discover(ctx context.Context, f *flags) (*systemd.Supervisor, error) {
+	master := masterPid(f.pidFile)
+	if master == 0 && f.unit == "" {
+		return nil, nil
+	}
+	return systemd.Discover(ctx, f.unit, master)
+}
+
+// masterPid reads the pid file for unit discovery; 0 when it names no live nginx master (the run
+// then says why, instead of systemd saying it knows no unit of a dead or foreign pid).
 func masterPid(pidFile string) int {
-	pid, _ := nginx.ReadPidFile(pidFile)
+	pid, err := nginx.ReadPidFile(pidFile)
+	if err != nil {
+		return 0
+	}
+	if _, err := nginx.ReadMaster(pid); err != nil {
+		return 0
+	}
 	return pid
 }
 

@@ -87,15 +87,24 @@ NFPM        := bin/nfpm-$(NFPM_VERSION)/nfpm
 PKG_BIN     ?= $(BIN)
 PKG_VERSION ?= 0.1.0
 DIST        ?= dist
-.PHONY: package
+# Files the package carries that packaging/gen.sh makes: the man page, copyright, changelog.
+PKG_GEN     := $(DIST)/gen
+.PHONY: package lint-deb
 package: $(NFPM) $(if $(filter $(BIN),$(PKG_BIN)),build)
 	mkdir -p $(DIST)
 	rm -f $(DIST)/nginx-upgrade_*.deb $(DIST)/nginx-upgrade-*.rpm
+	GO=$(GO) sh packaging/gen.sh $(PKG_GEN)
 	for fmt in deb rpm; do \
-		NGINX_UPGRADECTL=$(PKG_BIN) PKG_VERSION=$(PKG_VERSION) PKG_ARCH=$$($(GO) env GOARCH) \
+		NGINX_UPGRADECTL=$(PKG_BIN) PKG_GEN=$(PKG_GEN) PKG_VERSION=$(PKG_VERSION) PKG_ARCH=$$($(GO) env GOARCH) \
 			$(NFPM) package -f nfpm.yaml -p $$fmt -t $(DIST)/ || exit 1; \
 	done
 	ls -l $(DIST)/nginx-upgrade_*.deb $(DIST)/nginx-upgrade-*.rpm
+
+# lintian (Debian's) on the .deb: fails on any error or warning not overridden, each override
+# with its reason, in packaging/deb/lintian-overrides (shipped in the package).
+lint-deb: package
+	command -v lintian >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q lintian
+	lintian --display-info --fail-on error,warning $(DIST)/nginx-upgrade_*.deb
 
 $(NFPM):
 	GOBIN=$(abspath $(dir $(NFPM))) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)

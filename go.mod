@@ -7,4 +7,10 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/godbus/dbus/v5 v5.2.4 // indirect
+require (
+	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
+	github.com/godbus/dbus/v5 v5.2.4 // indirect
+	github.com/russross/blackfriday/v2 v2.1.0 // indirect
+)
+
+tool github.com/cpuguy83/go-md2man/v2

@@ -7,11 +7,12 @@
 #   rpm        the .rpm tests: rpm -qp, and installs into a scratch root
 #   ansible    the fleet tests: ansible-playbook (ansible-core 2.14) and its community
 #              collections, whose community.docker.nsenter connection reaches the test hosts
+#   lintian    make lint-deb: Debian's checks of our .deb
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
-for pkg in wrk patchelf gcc libc6-dev curl dpkg-dev rpm ansible; do
+for pkg in wrk patchelf gcc libc6-dev curl dpkg-dev rpm ansible lintian; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -89,8 +89,9 @@ nginx_deps() {
 include_list() {
 	{
 		# python3-apt: Ansible's modules, and its apt module, on the fleet tests' hosts.
+		# man-db: `man nginx-upgradectl` in the packaging tests (minbase has no man).
 		printf '%s\n' systemd systemd-sysv dbus curl procps iproute2 \
-			policy-rcd-declarative policy-rcd-declarative-allow-all python3 python3-apt
+			policy-rcd-declarative policy-rcd-declarative-allow-all python3 python3-apt man-db
 		nginx_deps
 	} | sort -u | paste -sd, -
 }

@@ -56,16 +56,20 @@ fuzz:
 demo: host-deps build
 	$(GO) run ./internal/lab/cmd/upgrade-demo -ctl $(BIN)
 
-# Until the package does it: the helper, the units, the defaults (kept if present), the catalog.
-PREFIX_UNITS := /usr/lib/systemd/system
-install: build
-	install -D -m 0755 $(BIN) $(DESTDIR)/usr/sbin/nginx-upgradectl
-	install -D -m 0644 systemd/nginx-upgrade.service $(DESTDIR)$(PREFIX_UNITS)/nginx-upgrade.service
-	install -D -m 0644 systemd/nginx.service.d/nginx-upgrade.conf $(DESTDIR)$(PREFIX_UNITS)/nginx.service.d/nginx-upgrade.conf
-	install -D -m 0644 systemd/nginx-reload.conf $(DESTDIR)/usr/share/nginx-upgrade/nginx-reload.conf
-	install -D -m 0644 systemd/nginx-upgradectl.catalog $(DESTDIR)/usr/lib/systemd/catalog/nginx-upgradectl.catalog
-	test -e $(DESTDIR)/etc/default/nginx-upgrade || install -D -m 0644 systemd/nginx-upgrade.default $(DESTDIR)/etc/default/nginx-upgrade
-	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; journalctl --update-catalog; fi
+# The package, the one list of what goes where (nfpm.yaml): `make install` builds it and
+# installs it with the system's package manager (apt-get for the .deb, which brings its
+# dependencies; rpm without dpkg), its scripts loading the units. With DESTDIR, the package's
+# files are unpacked there instead (dpkg-deb -x, or rpm2cpio without dpkg), no script run.
+install: package
+	@set -e; deb=$$(ls $(abspath $(DIST))/nginx-upgrade_*.deb); rpm=$$(ls $(abspath $(DIST))/nginx-upgrade-*.rpm); \
+	if [ -n "$(DESTDIR)" ]; then \
+		mkdir -p "$(DESTDIR)"; \
+		if command -v dpkg-deb >/dev/null; then echo "dpkg-deb -x $$deb $(DESTDIR)"; dpkg-deb -x "$$deb" "$(DESTDIR)"; \
+		else echo "rpm2cpio $$rpm | cpio -idm"; rpm2cpio "$$rpm" | (cd "$(DESTDIR)" && cpio -idm --quiet); fi; \
+	elif command -v apt-get >/dev/null; then \
+		echo "apt-get install --reinstall $$deb"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "$$deb"; \
+	elif command -v dpkg >/dev/null; then echo "dpkg -i $$deb"; dpkg -i "$$deb"; \
+	else echo "rpm -U $$rpm"; rpm -U --replacepkgs "$$rpm"; fi
 
 # Every way of swapping nginx side by side under the same load, medians of 3: docs/bench/
 # (results.md, results.json, one timeline SVG per method); the package rows run in containers

@@ -53,11 +53,12 @@ func PackageT(t testing.TB, ext string) string {
 	return pkgs[ext]
 }
 
+// InstallOurDeb installs our .deb (PackageT) in a booted box with dpkg -i, as a box made with
+// BoxOptions.Deb has it, and logs dpkg's output.
 func InstallOurDeb(t testing.TB, box *testbed.Box) {
 	t.Helper()
 	deb := PackageT(t, "deb")
-	box.Copy(deb, "/root/"+filepath.Base(deb))
-	t.Logf("dpkg -i %s:\n%s", filepath.Base(deb), box.Sh("dpkg -i /root/"+filepath.Base(deb)+" 2>&1"))
+	t.Logf("dpkg -i %s:\n%s", filepath.Base(deb), box.InstallDeb(deb))
 }
 
 // NewDebs are the NEW nginx-common and nginx packages in the box, in the order apt gives them.

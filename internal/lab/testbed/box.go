@@ -50,9 +50,11 @@ type Box struct {
 
 // BoxOptions configure a box.
 type BoxOptions struct {
-	// Ctl, when not empty, is an nginx-upgradectl binary installed with the units the way
-	// `make install` does.
-	Ctl string
+	// Deb, when not empty, is our nginx-upgrade .deb on the host (labtest.PackageT builds it
+	// from the binary under test), installed with dpkg -i as `make install` installs it: every
+	// file of nfpm.yaml's list, the maintainer scripts run. There is no other way to put the
+	// helper into a box, so that the boxes test what ships.
+	Deb string
 	// Binds are more host paths bound into the box, e.g. a directory that a host tool writes
 	// into while a unit in the box watches it. The nginx debs are always at /debs.
 	Binds []nspawn.Bind
@@ -91,17 +93,17 @@ func (b *Box) Close() error {
 	return err
 }
 
-// BoxT boots a box on the host's network; ctl is as in BoxOptions. The box is torn down when the
+// BoxT boots a box on the host's network; deb is as in BoxOptions. The box is torn down when the
 // test ends.
-func BoxT(t testing.TB, ctl string) *Box {
+func BoxT(t testing.TB, deb string) *Box {
 	t.Helper()
-	return BoxWithT(t, BoxOptions{Ctl: ctl})
+	return BoxWithT(t, BoxOptions{Deb: deb})
 }
 
 // BoxBindT is BoxT with more host paths bound into the box.
-func BoxBindT(t testing.TB, ctl string, binds ...nspawn.Bind) *Box {
+func BoxBindT(t testing.TB, deb string, binds ...nspawn.Bind) *Box {
 	t.Helper()
-	return BoxWithT(t, BoxOptions{Ctl: ctl, Binds: binds})
+	return BoxWithT(t, BoxOptions{Deb: deb, Binds: binds})
 }
 
 // BoxWithT boots a box as opts say; it is torn down when the test ends (nspawn.BootT prints the
@@ -127,7 +129,7 @@ func bootOptions(b Builds, opts BoxOptions) nspawn.Options {
 }
 
 // setUpBox installs the older nginx with dpkg in a booted container, adds the test site and,
-// with opts.Ctl, the helper, and waits until the site serves.
+// with opts.Deb, our package, and waits until the site serves.
 func setUpBox(ctx context.Context, c *nspawn.Container, b Builds, opts BoxOptions) (*Box, error) {
 	port, netns := BoxPort, ""
 	if opts.OwnNetwork {
@@ -138,14 +140,14 @@ func setUpBox(ctx context.Context, c *nspawn.Container, b Builds, opts BoxOption
 		return nil, fmt.Errorf("box files: %w", err)
 	}
 	box := &Box{Container: c, Builds: b, Site: Site{Base: fmt.Sprintf("http://127.0.0.1:%d", port), NetNS: netns}, tmp: tmp}
-	if err := box.setUp(ctx, port, opts.Ctl); err != nil {
+	if err := box.setUp(ctx, port, opts.Deb); err != nil {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("set up box %s: %w", c.Name(), err)
 	}
 	return box, nil
 }
 
-func (b *Box) setUp(ctx context.Context, port int, ctl string) error {
+func (b *Box) setUp(ctx context.Context, port int, deb string) error {
 	old := b.Builds.OldVersion
 	if _, err := b.Shell(ctx, fmt.Sprintf("dpkg -i /debs/%s/nginx-common_*.deb /debs/%[1]s/nginx_*.deb >/dev/null", old)); err != nil {
 		return fmt.Errorf("install nginx %s: %w", old, err)
@@ -168,44 +170,32 @@ func (b *Box) setUp(ctx context.Context, port int, ctl string) error {
 	if _, err := b.Shell(ctx, "systemctl restart nginx"); err != nil {
 		return err
 	}
-	if ctl != "" {
-		if err := b.installHelper(ctx, ctl); err != nil {
+	if deb != "" {
+		if _, err := b.installDeb(ctx, deb); err != nil {
 			return err
 		}
 	}
 	return b.AwaitServing(ctx)
 }
 
-// InstallHelper installs nginx-upgradectl and the units as `make install` does.
-func (b *Box) InstallHelper(ctl string) {
+// InstallDeb installs a .deb of the host with dpkg -i (our package: labtest.PackageT) and
+// returns dpkg's output.
+func (b *Box) InstallDeb(deb string) string {
 	b.t.Helper()
-	b.must(b.withTimeout(func(ctx context.Context) error { return b.installHelper(ctx, ctl) }))
+	var out string
+	b.must(b.withTimeout(func(ctx context.Context) (err error) {
+		out, err = b.installDeb(ctx, deb)
+		return err
+	}))
+	return out
 }
 
-func (b *Box) installHelper(ctx context.Context, ctl string) error {
-	root, err := RepoRoot()
-	if err != nil {
-		return err
+func (b *Box) installDeb(ctx context.Context, deb string) (string, error) {
+	in := "/root/" + filepath.Base(deb)
+	if err := b.CopyIn(deb, in); err != nil {
+		return "", err
 	}
-	if err := b.CopyIn(ctl, "/usr/sbin/nginx-upgradectl"); err != nil {
-		return err
-	}
-	for src, dst := range map[string]string{
-		"systemd/nginx-upgrade.service":              "/usr/lib/systemd/system/nginx-upgrade.service",
-		"systemd/nginx.service.d/nginx-upgrade.conf": "/usr/lib/systemd/system/nginx.service.d/nginx-upgrade.conf",
-		"systemd/nginx-reload.conf":                  "/usr/share/nginx-upgrade/nginx-reload.conf",
-		"systemd/nginx-upgrade.default":              "/etc/default/nginx-upgrade",
-		"systemd/nginx-upgradectl.catalog":           "/usr/lib/systemd/catalog/nginx-upgradectl.catalog",
-	} {
-		if _, err := b.Shell(ctx, "mkdir -p "+filepath.Dir(dst)); err != nil {
-			return err
-		}
-		if err := b.CopyIn(filepath.Join(root, src), dst); err != nil {
-			return err
-		}
-	}
-	_, err = b.Shell(ctx, "chmod 0755 /usr/sbin/nginx-upgradectl && systemctl daemon-reload && journalctl --update-catalog && systemctl start nginx-upgrade")
-	return err
+	return b.Shell(ctx, "DEBIAN_FRONTEND=noninteractive dpkg -i "+in+" 2>&1")
 }
 
 // shTimeout bounds each command of the methods that fail the test.

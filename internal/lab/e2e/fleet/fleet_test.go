@@ -55,14 +55,16 @@ func fleetT(t *testing.T, n int, ours bool) *fleet {
 	olds, _ := filepath.Glob(filepath.Join(b.OldDebs, "*.deb"))
 	// OLD too: rolling the fleet back installs it again.
 	f.repo = labtest.LocalRepo(t, append(olds, f.broken.Deb)...)
+	deb := ""
+	if ours {
+		deb = labtest.PackageT(t, "deb")
+	}
 	for i := range n {
 		box := testbed.BoxWithT(t, testbed.BoxOptions{
 			OwnNetwork: true,
 			Binds:      []nspawn.Bind{{Host: f.repo, Container: "/srv/repo", ReadOnly: true}},
+			Deb:        deb,
 		})
-		if ours {
-			labtest.InstallOurDeb(t, box)
-		}
 		f.broken.AddFaultLib(box)
 		// The fleet's only package source: the local repository.
 		box.Sh("rm -f /etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/repo ./' >/etc/apt/sources.list && apt-get -q update >/dev/null")

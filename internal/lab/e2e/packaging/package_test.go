@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -325,6 +326,73 @@ func TestPackageInstallsHarmlesslyWithoutARunningNginx(t *testing.T) {
 			t.Errorf("failed units: %s", failed)
 		}
 	})
+}
+
+// A box made with our .deb (BoxOptions.Deb) has all of it: every file of nfpm.yaml as dpkg
+// knows it, the man page that `man` shows, the bash completion, the copyright.
+func TestPackageShipsItsDocumentationAndCompletion(t *testing.T) {
+	box := testbed.BoxT(t, labtest.PackageT(t, "deb"))
+
+	if v := box.Sh("dpkg --verify nginx-upgrade 2>&1 || true"); v != "" {
+		t.Errorf("dpkg --verify nginx-upgrade: %s", v)
+	}
+	man := box.Sh("MANPAGER=cat MANWIDTH=100 man nginx-upgradectl 2>&1")
+	labtest.MustContain(t, "man nginx-upgradectl", man,
+		"nginx-upgradectl - swap the binary of a running nginx live", "SYNOPSIS", "EXIT STATUS", "--soak DURATION", "/etc/default/nginx-upgrade")
+	if got := box.Sh("man -w nginx-upgradectl"); strings.TrimSpace(got) != "/usr/share/man/man8/nginx-upgradectl.8.gz" {
+		t.Errorf("man -w nginx-upgradectl: %q", got)
+	}
+	comp := box.Sh(`bash -c '. /usr/share/bash-completion/completions/nginx-upgradectl
+COMP_WORDS=(nginx-upgradectl up); COMP_CWORD=1; _nginx_upgradectl; echo "${COMPREPLY[*]}"
+COMP_WORDS=(nginx-upgradectl upgrade --so); COMP_CWORD=2; _nginx_upgradectl; echo "${COMPREPLY[*]}"'`)
+	if comp != "upgrade\n--soak\n" {
+		t.Errorf("bash completion in the box: %q, want upgrade and --soak", comp)
+	}
+	labtest.MustContain(t, "/usr/share/doc/nginx-upgrade/copyright", box.Sh("cat /usr/share/doc/nginx-upgrade/copyright"),
+		"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/", "License: BSD-2-Clause", "2026 The nginx-upgrade authors")
+	t.Logf("man nginx-upgradectl in the box, first lines:\n%s", strings.Join(strings.SplitN(man, "\n", 8)[:7], "\n"))
+}
+
+// `make install DESTDIR=...` unpacks the .deb it builds: the same files, modes and all.
+func TestMakeInstallInstallsThePackage(t *testing.T) {
+	labtest.PackageT(t, "deb") // builds nfpm
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest, dist := t.TempDir(), t.TempDir()
+	ctl := labtest.CtlT(t)
+	if out, err := exec.Command("make", "-s", "-C", root, "install", "DESTDIR="+dest, "DIST="+dist, "PKG_BIN="+ctl).CombinedOutput(); err != nil {
+		t.Fatalf("make install DESTDIR=%s: %v\n%s", dest, err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dist, "nginx-upgrade_*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("make install left %v in %s, want one .deb", debs, dist)
+	}
+	list, err := exec.Command("dpkg-deb", "-c", debs[0]).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for line := range strings.Lines(string(list)) {
+		f := strings.Fields(line)
+		want = append(want, f[0]+" "+strings.TrimSuffix(f[len(f)-1], "/"))
+	}
+	installed, err := exec.Command("find", dest, "-mindepth", "1", "-printf", "%M ./%P\n").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(string(installed))
+	var gotPairs []string
+	for i := 0; i+1 < len(got); i += 2 {
+		gotPairs = append(gotPairs, got[i]+" "+got[i+1])
+	}
+	slices.Sort(want)
+	slices.Sort(gotPairs)
+	if !slices.Equal(gotPairs, want) {
+		t.Errorf("make install DESTDIR installed\n%s\nthe .deb has\n%s", strings.Join(gotPairs, "\n"), strings.Join(want, "\n"))
+	}
+	t.Logf("make install DESTDIR: %d files and directories, the same as dpkg-deb -c", len(want))
 }
 
 // nfpmT returns the nfpm binary `make package` installed (the Makefile pins it).

@@ -34,11 +34,14 @@ var (
 	noPIDFileUnit = unitShape{"forking unit without PIDFile", "[Service]\nPIDFile=\n"}
 )
 
-// boxFor boots a box with nginx.service in shape and our helper installed, with a short soak
-// and a health URL.
+// boxFor boots a box with nginx.service in shape and our package installed (the .deb built
+// from the binary under test), with a short soak and a health URL. These tests swap through
+// `systemctl reload` and the helper itself: AUTO_SWAP=no keeps the package's nginx-upgrade.path
+// from starting a swap of its own when a test copies a new /usr/sbin/nginx into place (the
+// packaging suite tests that swap).
 func boxFor(t *testing.T, shape unitShape) *testbed.Box {
-	box := testbed.BoxT(t, labtest.CtlT(t))
-	box.Write("/etc/default/nginx-upgrade", fmt.Sprintf("SOAK=2s\nHEALTH_FLAGS=\"--health %s/health\"\n", box.Site.Base))
+	box := testbed.BoxT(t, labtest.PackageT(t, "deb"))
+	box.Write("/etc/default/nginx-upgrade", fmt.Sprintf("AUTO_SWAP=no\nSOAK=2s\nHEALTH_FLAGS=\"--health %s/health\"\n", box.Site.Base))
 	if shape.dropIn != "" {
 		box.Sh("mkdir -p /etc/systemd/system/nginx.service.d")
 		box.Write("/etc/systemd/system/nginx.service.d/test-shape.conf", shape.dropIn)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench"
@@ -63,16 +61,12 @@ func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, char
 	return s, nil
 }
 
-// goBench runs the /proc benchmark with the go command that built this one.
+// goBench runs the /proc benchmark with the go command on PATH (make bench puts its own first).
 func goBench(ctx context.Context) (string, error) {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	// The benchmark needs root and real nginx builds: it builds only with the e2e tag.
-	cmd := exec.CommandContext(ctx, gobin, "test", "-tags", "e2e", "-run", "^$", "-bench", "BenchmarkWorkersWithManyProcesses", "-benchtime", "200x", "-count", "1", "./internal/lab/bench/")
+	cmd := exec.CommandContext(ctx, "go", "test", "-tags", "e2e", "-run", "^$", "-bench", "BenchmarkWorkersWithManyProcesses", "-benchtime", "200x", "-count", "1", "./internal/lab/bench/")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

@@ -24,21 +24,38 @@ type Binary struct {
 	Size    int64
 	SHA256  string
 	Version string // from `nginx -v`, e.g. "nginx/1.22.1"
+
+	info os.FileInfo // what os.SameFile compares; nil for the zero Binary
+}
+
+// SameFileAt reports whether path names, right now, the file b describes.
+func (b Binary) SameFileAt(path string) bool {
+	now, err := os.Stat(path)
+	return err == nil && b.info != nil && os.SameFile(b.info, now)
 }
 
 // StatBinary identifies the file at path without running it.
 func StatBinary(path string) (Binary, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return Binary{}, fmt.Errorf("new binary %s: %w", path, err)
 	}
-	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	if !fi.Mode().IsRegular() {
 		return Binary{}, fmt.Errorf("new binary %s is not a regular file", path)
 	}
-	if st.Mode&0o111 == 0 {
+	if fi.Mode()&0o111 == 0 {
 		return Binary{}, fmt.Errorf("new binary %s is not executable", path)
 	}
-	return Binary{Path: path, Dev: st.Dev, Ino: st.Ino, Size: st.Size}, nil
+	return binaryOf(path, fi), nil
+}
+
+// binaryOf fills in the identity of the file fi describes.
+func binaryOf(path string, fi os.FileInfo) Binary {
+	b := Binary{Path: path, Size: fi.Size(), info: fi}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		b.Dev, b.Ino = st.Dev, st.Ino
+	}
+	return b
 }
 
 // InspectBinary identifies the file at path, hashes it and asks it for its version. The hash is
@@ -48,11 +65,11 @@ func InspectBinary(ctx context.Context, path string) (Binary, error) {
 	if err != nil {
 		return Binary{}, err
 	}
-	sum, dev, ino, err := hashFile(path)
+	sum, hashed, err := hashFile(path)
 	if err != nil {
 		return Binary{}, fmt.Errorf("hash %s: %w", path, err)
 	}
-	if dev != b.Dev || ino != b.Ino {
+	if !os.SameFile(b.info, hashed) {
 		return Binary{}, fmt.Errorf("%s was replaced while it was inspected; run again once the install has finished", path)
 	}
 	b.SHA256 = sum
@@ -62,21 +79,21 @@ func InspectBinary(ctx context.Context, path string) (Binary, error) {
 	return b, nil
 }
 
-func hashFile(path string) (sum string, dev, ino uint64, err error) {
+// hashFile hashes the file at path and says which file it hashed.
+func hashFile(path string) (sum string, fi os.FileInfo, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, 0, err
+		return "", nil, err
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return "", 0, 0, err
+	if fi, err = f.Stat(); err != nil {
+		return "", nil, err
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", 0, 0, err
+		return "", nil, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), st.Dev, st.Ino, nil
+	return hex.EncodeToString(h.Sum(nil)), fi, nil
 }
 
 var versionRE = regexp.MustCompile(`nginx version: ([!-~]+)(?:[ \t\r\n]|$)`)
@@ -249,13 +266,14 @@ func firstLine(b []byte) string {
 // through /proc/PID/exe.
 func RunningBinary(ctx context.Context, pid int) (Binary, error) {
 	exe := fmt.Sprintf("%s/%d/exe", procRoot, pid)
-	sum, dev, ino, err := hashFile(exe)
+	sum, fi, err := hashFile(exe)
 	if err != nil {
 		return Binary{}, fmt.Errorf("hash executable of pid %d: %w", pid, err)
 	}
-	v, err := Version(ctx, exe)
-	if err != nil {
+	b := binaryOf(exe, fi)
+	b.SHA256 = sum
+	if b.Version, err = Version(ctx, exe); err != nil {
 		return Binary{}, err
 	}
-	return Binary{Path: exe, Dev: dev, Ino: ino, SHA256: sum, Version: v}, nil
+	return b, nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 )
 
 // ErrNotMaster means a pid names a live process that is not an nginx master: a stale pid file
@@ -29,10 +28,14 @@ type Exe struct {
 	Deleted bool
 	Dev     uint64
 	Ino     uint64
+
+	info os.FileInfo // what os.SameFile compares
 }
 
 // SameFile reports whether e runs the file b describes.
-func (e Exe) SameFile(b Binary) bool { return e.Dev == b.Dev && e.Ino == b.Ino }
+func (e Exe) SameFile(b Binary) bool {
+	return e.info != nil && b.info != nil && os.SameFile(e.info, b.info)
+}
 
 // Master is a verified nginx master process.
 type Master struct {
@@ -75,12 +78,13 @@ func ReadExe(pid int) (Exe, error) {
 	if err != nil {
 		return Exe{}, fmt.Errorf("read executable of pid %d: %w", pid, err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(link, &st); err != nil {
+	fi, err := os.Stat(link)
+	if err != nil {
 		return Exe{}, fmt.Errorf("stat executable of pid %d: %w", pid, err)
 	}
 	path, deleted := strings.CutSuffix(path, " (deleted)")
-	return Exe{Path: path, Deleted: deleted, Dev: st.Dev, Ino: st.Ino}, nil
+	b := binaryOf(path, fi)
+	return Exe{Path: path, Deleted: deleted, Dev: b.Dev, Ino: b.Ino, info: fi}, nil
 }
 
 // Workers returns the master's workers that accept connections, and those shutting down.

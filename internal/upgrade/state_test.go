@@ -12,8 +12,8 @@ func master(pid, ppid int) *nginx.Master {
 }
 
 var (
-	absent = fmt.Errorf("x: %w", nginx.ErrNoPidFile)
-	dead   = fmt.Errorf("pid 9: %w", nginx.ErrNoProcess)
+	errAbsent = fmt.Errorf("x: %w", nginx.ErrNoPidFile)
+	errDead   = fmt.Errorf("pid 9: %w", nginx.ErrNoProcess)
 )
 
 // Every state status can report, named from pid files and processes alone.
@@ -23,15 +23,15 @@ func TestNameStateFromPidFilesAndProcesses(t *testing.T) {
 		s    Snapshot
 		want State
 	}{
-		{"one master", Snapshot{Current: master(10, 1), OldbinErr: absent}, Running},
-		{"no pid file", Snapshot{CurrentErr: absent, OldbinErr: absent}, Stopped},
-		{"stale pid file", Snapshot{CurrentErr: dead, OldbinErr: absent}, Stopped},
-		{"USR2 sent, not yet acted on", Snapshot{Current: master(10, 1), OldbinErr: absent, USR2Pending: true}, NewMasterStarting},
-		{"USR2 sent, new master not written its pid yet", Snapshot{CurrentErr: absent, Old: master(10, 1), OldServing: 2}, NewMasterStarting},
+		{"one master", Snapshot{Current: master(10, 1), OldbinErr: errAbsent}, Running},
+		{"no pid file", Snapshot{CurrentErr: errAbsent, OldbinErr: errAbsent}, Stopped},
+		{"stale pid file", Snapshot{CurrentErr: errDead, OldbinErr: errAbsent}, Stopped},
+		{"USR2 sent, not yet acted on", Snapshot{Current: master(10, 1), OldbinErr: errAbsent, USR2Pending: true}, NewMasterStarting},
+		{"USR2 sent, new master not written its pid yet", Snapshot{CurrentErr: errAbsent, Old: master(10, 1), OldServing: 2}, NewMasterStarting},
 		{"both masters serving", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 2}, BothServing},
 		{"old master drained by WINCH", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 0}, OldDrained},
-		{"old master killed, .oldbin left", Snapshot{Current: master(20, 1), OldbinErr: dead}, StaleOldbin},
-		{"both gone", Snapshot{CurrentErr: dead, OldbinErr: dead}, Stopped},
+		{"old master killed, .oldbin left", Snapshot{Current: master(20, 1), OldbinErr: errDead}, StaleOldbin},
+		{"both gone", Snapshot{CurrentErr: errDead, OldbinErr: errDead}, Stopped},
 		{"new master is not the old one's child", Snapshot{Current: master(20, 1), Old: master(10, 1), OldServing: 2}, Inconsistent},
 	}
 	for _, c := range cases {

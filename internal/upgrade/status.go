@@ -52,8 +52,9 @@ func ReadStatus(ctx context.Context, pidFile string) Status {
 	}
 	if s.Current != nil && (s.Old == nil || s.Current.Pid != s.Old.Pid) {
 		st.Masters = append(st.Masters, masterStatus(ctx, "current", *s.Current))
-		st.OnDisk = diskBinary(ctx, s.Current.Args.Binary)
-		st.UpgradePending = st.OnDisk.Error == "" && st.OnDisk.Inode != s.Current.Exe.Ino
+		var onDisk nginx.Binary
+		st.OnDisk, onDisk = diskBinary(ctx, s.Current.Args.Binary)
+		st.UpgradePending = st.OnDisk.Error == "" && !s.Current.Exe.SameFile(onDisk)
 	}
 	return st
 }
@@ -72,27 +73,28 @@ func masterStatus(ctx context.Context, role string, m nginx.Master) MasterStatus
 	return ms
 }
 
-func diskBinary(ctx context.Context, path string) *DiskBinary {
+// diskBinary describes the binary at path for status, and identifies it for comparison.
+func diskBinary(ctx context.Context, path string) (*DiskBinary, nginx.Binary) {
 	d := &DiskBinary{Path: path}
 	if !filepath.IsAbs(path) {
 		d.Error = "a relative path, resolved by nginx at exec time; start nginx by its absolute path"
-		return d
+		return d, nginx.Binary{}
 	}
 	b, err := nginx.StatBinary(path)
 	if err != nil {
 		d.Error = err.Error()
-		return d
+		return d, b
 	}
 	d.Inode = b.Ino
 	// status runs as root too: only ask a binary root alone could have written for its version.
 	if err := nginx.TrustBinary(path); err != nil {
 		d.Error = err.Error()
-		return d
+		return d, b
 	}
 	if d.Version, err = nginx.Version(ctx, path); err != nil {
 		d.Error = err.Error()
 	}
-	return d
+	return d, b
 }
 
 // Write prints the status for a person.

@@ -162,7 +162,7 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	if err := r.verify(ctx); err != nil {
 		return r.rec.finish(NeedsOperator, err, "swap done but not verified: %v; run status", err)
 	}
-	if !sameFile(r.bin.Path, r.bin) {
+	if !r.bin.SameFileAt(r.bin.Path) {
 		return r.rec.finish(Success, nil, "upgraded: master %d runs the tested build (sha256 %.12s); %s changed on disk during the run, so run upgrade again", r.nm.Pid, r.bin.SHA256, r.bin.Path)
 	}
 	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)", r.nm.Pid, r.bin.Path, r.bin.SHA256)
@@ -213,7 +213,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 		return r.rec.finish(Refused, err, "refused: %v; start nginx by its absolute path", err)
 	}
 	if r.opts.Binary != "" && r.opts.Binary != path {
-		if want, err := nginx.StatBinary(path); err != nil || !sameFile(r.opts.Binary, want) {
+		if want, err := nginx.StatBinary(path); err != nil || !want.SameFileAt(r.opts.Binary) {
 			err := fmt.Errorf("--binary %s is not %s, the file master %d re-executes on USR2", r.opts.Binary, path, r.old.Pid)
 			return r.rec.finish(Refused, err, "refused: %v; install the new build at %s", err, path)
 		}
@@ -254,7 +254,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 		r.workers = r.oldWorkers
 	}
 	// The binary must still be the one tested when USR2 makes nginx exec it.
-	if !sameFile(path, bin) {
+	if !bin.SameFileAt(path) {
 		err := fmt.Errorf("%s changed during preflight", path)
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; run again once the install has finished", err)
 	}
@@ -510,7 +510,7 @@ func verifyMaster(s Snapshot, m nginx.Proc, bin nginx.Binary, workers int) strin
 		return fmt.Sprintf("state is %s, not running", s.State)
 	case s.Current.Pid != m.Pid:
 		return fmt.Sprintf("pid file names %d, not master %d", s.Current.Pid, m.Pid)
-	case bin.Ino != 0 && !s.Current.Exe.SameFile(bin):
+	case bin.Path != "" && !s.Current.Exe.SameFile(bin):
 		return fmt.Sprintf("master %d runs %s, not the new binary", m.Pid, s.Current.Exe.Path)
 	}
 	if kids, _ := nginx.ChildMasters(m.Pid); len(kids) > 0 {
@@ -555,13 +555,6 @@ func (r *run) fail(ctx context.Context, step Step, err error) *Result {
 		return r.rec.finish(NeedsOperator, err, "%v; run status", err)
 	}
 	return r.rec.finish(RolledBack, err, "new build not taken (%s: %v); rolled back, old master %d serves on its build", step, err, r.old.Pid)
-}
-
-// sameFile reports whether path names, right now, the file bin describes: the same device and
-// inode, which is what os.SameFile compares.
-func sameFile(path string, bin nginx.Binary) bool {
-	now, err := nginx.StatBinary(path)
-	return err == nil && now.Dev == bin.Dev && now.Ino == bin.Ino
 }
 
 func samePids(a, b []nginx.Proc) bool {

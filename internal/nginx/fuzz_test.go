@@ -1,6 +1,6 @@
 package nginx
 
-// Fuzz targets for every parser of outside input in this package: /proc/PID/stat and cmdline,
+// Fuzz targets for every parser of outside input in this package: /proc/PID/stat, cmdline and maps,
 // pid files, master titles, `nginx -T` dumps and `nginx -v` output, and the stream search that
 // recognises an nginx executable. Seed corpora (real captures) are in testdata/fuzz/<FuzzName>/
 // and run as ordinary tests; testdata/fuzz.sh at the repository root fuzzes each target briefly.
@@ -8,6 +8,7 @@ package nginx
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // FuzzParseStat: ParseStat never panics; what it accepts has a positive pid and a one-byte state,
@@ -506,4 +509,47 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// FuzzParseMaps: ParseMaps never panics; what it accepts is what the kernel could have written:
+// a non-empty range, four permission characters, and a path that is empty, a pseudo name or
+// absolute, " (deleted)" marked apart only on an absolute path. Every mapping re-rendered as
+// fs/proc/task_mmu.c prints it parses back to the same mapping, so no field leaks into another
+// (a path with spaces or "(deleted)" in its name included).
+func FuzzParseMaps(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		maps, err := ParseMaps(b)
+		if err != nil {
+			return
+		}
+		var again []byte
+		for _, m := range maps {
+			if m.Start >= m.End || len(m.Perms) != 4 {
+				t.Fatalf("ParseMaps(%q) accepted %+v", b, m)
+			}
+			if m.Deleted && !strings.HasPrefix(m.Path, "/") {
+				t.Fatalf("ParseMaps(%q): %q marked deleted, but only files are", b, m.Path)
+			}
+			again = append(again, renderMaps(m)...)
+		}
+		got, err := ParseMaps(again)
+		if err != nil {
+			t.Fatalf("ParseMaps(%q) = %+v, but its re-rendering %q is rejected: %v", b, maps, again, err)
+		}
+		if !slices.Equal(got, maps) {
+			t.Fatalf("ParseMaps(%q) = %+v, but its re-rendering %q gives %+v", b, maps, again, got)
+		}
+	})
+}
+
+// renderMaps prints m as show_map_vma does: fixed fields, then the path padded to column 74.
+func renderMaps(m Mapping) []byte {
+	line := fmt.Sprintf("%08x-%08x %s %08x %02x:%02x %d ", m.Start, m.End, m.Perms, m.Offset, unix.Major(m.Dev), unix.Minor(m.Dev), m.Inode)
+	if m.Path != "" {
+		line += strings.Repeat(" ", max(73-len(line), 0)) + m.Path
+		if m.Deleted {
+			line += " (deleted)"
+		}
+	}
+	return []byte(line + "\n")
 }

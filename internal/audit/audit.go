@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -33,6 +34,10 @@ type Record struct {
 	OldBinary, NewBinary       string
 	OldVersion, NewVersion     string // from `nginx -v`, e.g. "nginx/1.22.1"
 	OldSHA256, NewSHA256       string
+	// Reason says why the run swaps: binary, modules, libraries, comma-separated (REASON); the
+	// replaced files of code it found are in ReplacedPaths (REPLACED_PATHS, one path a line).
+	Reason        string
+	ReplacedPaths []string
 
 	Duration   time.Duration // of this step (of the whole run on the outcome record); DURATION_MS
 	Error      string
@@ -104,6 +109,8 @@ func (r Record) fields() map[string]string {
 	set("NEW_VERSION", r.NewVersion)
 	set("OLD_SHA256", r.OldSHA256)
 	set("NEW_SHA256", r.NewSHA256)
+	set("REASON", r.Reason)
+	set("REPLACED_PATHS", strings.Join(r.ReplacedPaths, "\n"))
 	set("ERROR", r.Error)
 	set("INVOKED_BY", r.InvokedBy)
 	if r.InvokerUID >= 0 {
@@ -124,9 +131,12 @@ func record(f map[string]string) Record {
 		OldMasterPID: atoi("OLD_MASTER_PID"), NewMasterPID: atoi("NEW_MASTER_PID"), Unit: f["UNIT"],
 		OldBinary: f["OLD_BINARY"], NewBinary: f["NEW_BINARY"],
 		OldVersion: f["OLD_VERSION"], NewVersion: f["NEW_VERSION"],
-		OldSHA256: f["OLD_SHA256"], NewSHA256: f["NEW_SHA256"],
+		OldSHA256: f["OLD_SHA256"], NewSHA256: f["NEW_SHA256"], Reason: f["REASON"],
 		Duration: time.Duration(atoi("DURATION_MS")) * time.Millisecond,
 		Error:    f["ERROR"], InvokedBy: f["INVOKED_BY"], InvokerUID: -1,
+	}
+	if p := f["REPLACED_PATHS"]; p != "" {
+		r.ReplacedPaths = strings.Split(p, "\n") // the kernel prints a newline in a path as \012
 	}
 	if uid, err := strconv.Atoi(f["INVOKER_UID"]); err == nil {
 		r.InvokerUID = uid

@@ -26,6 +26,8 @@ type Run struct {
 	Start, End                                   time.Time
 	Outcome                                      string // RESULT of the outcome record, or Incomplete
 	OldVersion, NewVersion, OldSHA256, NewSHA256 string
+	Reason                                       string   // why it swapped: binary, modules, libraries
+	ReplacedPaths                                []string // the replaced files of code it found
 	OldMasterPID, NewMasterPID                   int
 	Duration                                     time.Duration
 	InvokedBy                                    string
@@ -164,6 +166,10 @@ func summarize(run *Run) {
 		last(&run.NewVersion, r.NewVersion)
 		last(&run.OldSHA256, r.OldSHA256)
 		last(&run.NewSHA256, r.NewSHA256)
+		last(&run.Reason, r.Reason)
+		if len(r.ReplacedPaths) > 0 {
+			run.ReplacedPaths = r.ReplacedPaths
+		}
 		last(&run.InvokedBy, r.InvokedBy)
 		last(&run.Unit, r.Unit)
 		last(&run.Error, r.Error)

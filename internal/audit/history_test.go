@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,39 @@ func TestJournalctlFailureSaysWhy(t *testing.T) {
 	_, err := Journalctl{Path: fake}.History(context.Background(), time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "insufficient permissions") || !strings.Contains(err.Error(), "--audit-log") {
 		t.Errorf("error = %v; want journalctl's complaint and what to do instead", err)
+	}
+}
+
+// Why a run swapped survives the trail: REASON as written, REPLACED_PATHS one path a line (paths
+// may hold spaces and commas, never a newline: the kernel prints one as \012).
+func TestReasonAndReplacedPathsRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	s, err := File(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := []string{"/usr/lib/nginx/modules/ngx_stream_module.so", "/opt/odd, name/lib ssl (deleted).so"}
+	id := "0000000000000000000000000000000d"
+	pre := step(id, 1, "preflight", "ok")
+	pre.Reason, pre.ReplacedPaths = "modules,libraries", replaced
+	done := step(id, 3, StepOutcome, "success")
+	done.Reason, done.ReplacedPaths = pre.Reason, replaced
+	if f := done.fields(); f["REASON"] != "modules,libraries" || f["REPLACED_PATHS"] != strings.Join(replaced, "\n") {
+		t.Errorf("journald fields REASON=%q REPLACED_PATHS=%q", f["REASON"], f["REPLACED_PATHS"])
+	}
+	for _, r := range []Record{step(id, 0, "find_master", "ok"), pre, done} {
+		s.Write(r)
+	}
+	s.Close()
+
+	runs, err := FileHistory(path, time.Time{})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %+v (%v), want one", runs, err)
+	}
+	if r := runs[0]; r.Reason != "modules,libraries" || !slices.Equal(r.ReplacedPaths, replaced) {
+		t.Errorf("run reason %q, replaced %q; want modules,libraries and %q", r.Reason, r.ReplacedPaths, replaced)
+	}
+	if f := step(id, 0, "find_master", "ok").fields(); f["REASON"] != "" || f["REPLACED_PATHS"] != "" {
+		t.Errorf("a record before preflight has REASON=%q REPLACED_PATHS=%q, want them left out", f["REASON"], f["REPLACED_PATHS"])
 	}
 }

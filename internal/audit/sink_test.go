@@ -25,6 +25,7 @@ func fullRecord() Record {
 		OldBinary: "/usr/sbin/nginx", NewBinary: "/usr/sbin/nginx",
 		OldVersion: "nginx/1.22.1", NewVersion: "nginx/1.22.1",
 		OldSHA256: strings.Repeat("b", 64), NewSHA256: strings.Repeat("1", 64),
+		Reason: "libraries", ReplacedPaths: []string{"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libcrypto.so.3"},
 		Duration: 1004 * time.Millisecond, Error: "workers missing", InvokedBy: "cli", InvokerUID: 0,
 	}
 }
@@ -34,6 +35,7 @@ var contractKeys = []string{
 	"SYSLOG_IDENTIFIER", "MESSAGE_ID", "MESSAGE", "PRIORITY", "UPGRADE_ID", "STEP", "RESULT",
 	"OLD_MASTER_PID", "NEW_MASTER_PID", "UNIT", "OLD_BINARY", "NEW_BINARY", "OLD_VERSION", "NEW_VERSION",
 	"OLD_SHA256", "NEW_SHA256", "DURATION_MS", "ERROR", "INVOKED_BY", "INVOKER_UID",
+	"REASON", "REPLACED_PATHS", // why a run swapped: a new binary, replaced modules or libraries
 }
 
 // sent captures what the journald sink hands to journal.Send.

@@ -10,15 +10,15 @@ import (
 )
 
 // WriteTable writes runs as an aligned table, one line per run: when it started (in the times'
-// own location), its id, the versions and master pids it went between, its outcome, how long it
-// took and who ran it.
+// own location), its id, the versions and master pids it went between, why it swapped, its
+// outcome, how long it took and who ran it.
 func WriteTable(w io.Writer, runs []Run) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN\tID\tVERSION\tMASTER\tOUTCOME\tDURATION\tBY")
+	fmt.Fprintln(tw, "WHEN\tID\tVERSION\tMASTER\tREASON\tOUTCOME\tDURATION\tBY")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%.8s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%.8s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Start.Format(time.DateTime), r.UpgradeID, versions(r), pid(r.OldMasterPID)+" → "+pid(r.NewMasterPID),
-			r.Outcome, duration(r.Duration), who(r))
+			cmp.Or(r.Reason, "-"), r.Outcome, duration(r.Duration), who(r))
 	}
 	tw.Flush()
 }

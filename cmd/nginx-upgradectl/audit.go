@@ -45,6 +45,7 @@ func (t *trail) observe(ev upgrade.Event) {
 		OldBinary: ev.Info.Old.Path, NewBinary: ev.Info.New.Path,
 		OldVersion: ev.Info.Old.Version, NewVersion: ev.Info.New.Version,
 		OldSHA256: ev.Info.Old.SHA256, NewSHA256: ev.Info.New.SHA256,
+		Reason: upgrade.JoinReasons(ev.Info.Reasons), ReplacedPaths: ev.Info.Replaced,
 		Duration: ev.Duration, InvokedBy: t.by, InvokerUID: os.Getuid(),
 	}
 	if ev.Err != nil {

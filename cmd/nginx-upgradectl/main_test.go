@@ -105,7 +105,10 @@ type runJSON struct {
 	DurationMS   int64  `json:"duration_ms"`
 	OldMasterPID int    `json:"old_master_pid"`
 	NewMasterPID int    `json:"new_master_pid"`
-	OldBinary    struct {
+	// Why the run swaps (binary, modules, libraries) and the replaced files, once preflight knows.
+	Reasons       []string `json:"reasons"`
+	ReplacedPaths []string `json:"replaced_paths"`
+	OldBinary     struct {
 		Path, Version, SHA256 string
 	} `json:"old_binary"`
 	NewBinary struct {
@@ -469,6 +472,7 @@ type statusJSON struct {
 	Masters        []json.RawMessage `json:"masters"`
 	OnDisk         json.RawMessage   `json:"binary_on_disk"`
 	UpgradePending bool              `json:"upgrade_pending"`
+	ReexecPending  bool              `json:"reexec_pending"`
 	Unit           json.RawMessage   `json:"unit"`
 }
 
@@ -498,8 +502,8 @@ func TestStatusWithoutAMasterIsStoppedAndExits2(t *testing.T) {
 			}
 			var got statusJSON
 			keys := decodeStrict(t, r.stdout, &got)
-			requireKeys(t, keys, "state", "pid_file", "problem", "masters", "upgrade_pending")
-			if got.State != string(upgrade.Stopped) || got.PidFile != pidFile || got.UpgradePending {
+			requireKeys(t, keys, "state", "pid_file", "problem", "masters", "upgrade_pending", "reexec_pending")
+			if got.State != string(upgrade.Stopped) || got.PidFile != pidFile || got.UpgradePending || got.ReexecPending {
 				t.Errorf("state %q pid_file %q upgrade_pending %v, want stopped %q false", got.State, got.PidFile, got.UpgradePending, pidFile)
 			}
 			if !strings.Contains(strings.ToLower(got.Problem), tc.problem) {
@@ -529,8 +533,8 @@ func TestHistoryReadsTheAuditLog(t *testing.T) {
 		t.Fatalf("want a header and two runs; got\n%s", r.stdout)
 	}
 	for i, want := range [][]string{
-		{"WHEN", "ID", "VERSION", "MASTER", "OUTCOME", "DURATION", "BY"},
-		{"5d1c0f3e", "nginx/1.22.1 → nginx/1.24.0", "6107 → 6124", "success", "12.3s", "cli (uid 0)"},
+		{"WHEN", "ID", "VERSION", "MASTER", "REASON", "OUTCOME", "DURATION", "BY"},
+		{"5d1c0f3e", "nginx/1.22.1 → nginx/1.24.0", "6107 → 6124", "binary", "success", "12.3s", "cli (uid 0)"},
 		{"a0b1c2d3", "nginx/1.24.0 → ?", "6124 → -", "incomplete", "nginx-upgrade.service (uid 0)"},
 	} {
 		for _, w := range want {
@@ -559,10 +563,11 @@ func TestHistoryJSONShape(t *testing.T) {
 	}
 	for _, run := range raw {
 		requireKeys(t, run, "UpgradeID", "Start", "End", "Outcome", "OldVersion", "NewVersion", "OldSHA256", "NewSHA256",
-			"OldMasterPID", "NewMasterPID", "Duration", "InvokedBy", "InvokerUID", "Unit", "Error", "Steps")
+			"OldMasterPID", "NewMasterPID", "Duration", "InvokedBy", "InvokerUID", "Unit", "Error", "Steps", "Reason", "ReplacedPaths")
 	}
 	ok := runs[0]
 	if ok.UpgradeID != "5d1c0f3e9a8b47c6b2e1d0f9a8b7c6d5" || ok.Outcome != "success" || len(ok.Steps) != 4 ||
+		ok.Reason != "binary" || !slices.Equal(ok.ReplacedPaths, []string{"/usr/sbin/nginx"}) ||
 		ok.OldMasterPID != 6107 || ok.NewMasterPID != 6124 || ok.NewVersion != "nginx/1.24.0" || ok.Duration.Milliseconds() != 12300 {
 		t.Errorf("first run: %+v", ok)
 	}

@@ -12,13 +12,17 @@ import (
 )
 
 // Reload is what `systemctl reload nginx` should do: a verified binary swap when the binary on
-// disk is not the one running (a package upgrade installed a new build), else the usual
+// disk is not the one running (a package upgrade installed a new build) or nginx maps libraries or
+// modules replaced on disk (a re-exec of the same binary loads the new ones), else the usual
 // configuration reload, tested first and checked after.
 func Reload(ctx context.Context, opts Options) *Result {
 	return begin(opts, func(r *run) *Result {
 		if s := ReadState(r.opts.PidFile); s.State == Running {
-			if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil && !s.Current.Exe.SameFile(bin) {
-				return r.upgrade(ctx)
+			if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil {
+				// A stale set that cannot be read gives no reason: the configuration reload still runs.
+				if stale, _ := staleness(*s.Current, bin); len(stale.Reasons()) > 0 {
+					return r.upgrade(ctx)
+				}
 			}
 		}
 		return r.reloadConfig(ctx)

@@ -56,6 +56,8 @@ type Info struct {
 	NewMaster int        `json:"new_master_pid,omitempty"`
 	Old       BinaryInfo `json:"old_binary"`
 	New       BinaryInfo `json:"new_binary"`
+	Reasons   []Reason   `json:"reasons,omitempty"`        // why the run swaps, once preflight knows
+	Replaced  []string   `json:"replaced_paths,omitempty"` // the stale files of code the old master and its workers map
 }
 
 // Event is one step of a run, as it happened.

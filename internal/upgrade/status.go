@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
@@ -18,6 +20,9 @@ type Status struct {
 	Masters        []MasterStatus `json:"masters"`
 	OnDisk         *DiskBinary    `json:"binary_on_disk,omitempty"`
 	UpgradePending bool           `json:"upgrade_pending"` // the binary on disk is not the one running
+	// ReexecPending: the current master or its workers map code files replaced on disk since they
+	// started (the master's stale_files): they run old code until nginx is re-executed.
+	ReexecPending bool `json:"reexec_pending"`
 }
 
 // MasterStatus describes one master.
@@ -30,6 +35,19 @@ type MasterStatus struct {
 	Version  string `json:"version,omitempty"`
 	Workers  []int  `json:"workers"`          // accepting connections
 	Stopping []int  `json:"workers_stopping"` // finishing requests, no longer accepting
+	// Stale lists the code files (the binary, modules, libraries) the master and its workers map
+	// that were deleted or replaced on disk; StaleError says why they could not be read.
+	Stale      []StaleFile `json:"stale_files"`
+	StaleError string      `json:"stale_files_error,omitempty"`
+}
+
+// StaleFile is a file of code that processes run though their path names another file now, or none.
+type StaleFile struct {
+	Path    string         `json:"path"`
+	Kind    nginx.FileKind `json:"kind"`              // binary, module or library
+	Deleted bool           `json:"deleted"`           // unlinked; else replaced by another file
+	Package string         `json:"package,omitempty"` // what owns the path now, when dpkg knows
+	Pids    []int          `json:"pids"`              // the processes that map it
 }
 
 // DiskBinary is the file the current master would exec on USR2.
@@ -51,17 +69,53 @@ func ReadStatus(ctx context.Context, pidFile string) Status {
 		st.Masters = append(st.Masters, masterStatus(ctx, "old", *s.Old))
 	}
 	if s.Current != nil && (s.Old == nil || s.Current.Pid != s.Old.Pid) {
-		st.Masters = append(st.Masters, masterStatus(ctx, "current", *s.Current))
+		cur := masterStatus(ctx, "current", *s.Current)
+		st.Masters = append(st.Masters, cur)
 		var onDisk nginx.Binary
 		st.OnDisk, onDisk = diskBinary(ctx, s.Current.Args.Binary)
 		st.UpgradePending = st.OnDisk.Error == "" && !s.Current.Exe.SameFile(onDisk)
+		st.ReexecPending = len(cur.Stale) > 0
 	}
+	addOwners(ctx, st.Masters)
 	return st
+}
+
+// ownersTimeout bounds the dpkg lookup: package names are a courtesy, never worth a slow status.
+const ownersTimeout = 2 * time.Second
+
+// addOwners names the package owning each stale file's path now, when dpkg knows it.
+func addOwners(ctx context.Context, masters []MasterStatus) {
+	var paths []string
+	for _, m := range masters {
+		for _, f := range m.Stale {
+			if !slices.Contains(paths, f.Path) {
+				paths = append(paths, f.Path)
+			}
+		}
+	}
+	if len(paths) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, ownersTimeout)
+	defer cancel()
+	owners := packageOwners(ctx, paths)
+	for _, m := range masters {
+		for i := range m.Stale {
+			m.Stale[i].Package = owners[m.Stale[i].Path]
+		}
+	}
 }
 
 func masterStatus(ctx context.Context, role string, m nginx.Master) MasterStatus {
 	ms := MasterStatus{Role: role, Pid: m.Pid, Exe: m.Exe.Path, Deleted: m.Exe.Deleted, Inode: m.Exe.Ino,
-		Workers: []int{}, Stopping: []int{}}
+		Workers: []int{}, Stopping: []int{}, Stale: []StaleFile{}}
+	if files, err := nginx.StaleCode(m.Pid, m.Exe.Path); err != nil {
+		ms.StaleError = err.Error()
+	} else {
+		for _, f := range files {
+			ms.Stale = append(ms.Stale, StaleFile{Path: f.Path, Kind: f.Kind, Deleted: f.Deleted, Pids: f.Pids})
+		}
+	}
 	ms.Version, _ = nginx.Version(ctx, fmt.Sprintf("/proc/%d/exe", m.Pid))
 	serving, stopping, _ := nginx.Workers(m.Pid)
 	for _, w := range serving {
@@ -114,6 +168,19 @@ func (st Status) Write(w io.Writer) {
 			fmt.Fprintf(w, ", stopping %s", pids(m.Stopping))
 		}
 		fmt.Fprintln(w)
+		for _, f := range m.Stale {
+			how := "replaced on disk"
+			if f.Deleted {
+				how = "deleted on disk"
+			}
+			if f.Package != "" {
+				how += "; now from package " + f.Package
+			}
+			fmt.Fprintf(w, "stale:    %s (%s, %s) mapped by %s\n", f.Path, f.Kind, how, pids(f.Pids))
+		}
+		if m.StaleError != "" {
+			fmt.Fprintf(w, "stale:    not known: %s\n", m.StaleError)
+		}
 	}
 	if d := st.OnDisk; d != nil {
 		if d.Error != "" {
@@ -127,6 +194,8 @@ func (st Status) Write(w io.Writer) {
 		fmt.Fprintln(w, "next:     an upgrade is half-done; run commit to keep the new build or rollback to keep the old")
 	case st.UpgradePending:
 		fmt.Fprintln(w, "next:     the binary on disk differs from the running one; run upgrade")
+	case st.ReexecPending:
+		fmt.Fprintln(w, "next:     re-exec pending: nginx runs code replaced on disk (see stale); run upgrade to re-execute it live")
 	}
 }
 

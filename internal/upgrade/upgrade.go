@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -87,6 +88,7 @@ type run struct {
 	workers    int          // workers the new master must have
 	nm         nginx.Proc   // the new master
 	newWorkers []nginx.Proc // its workers, as first seen settled
+	staleAfter []string     // code files the new master and its workers map that were replaced during the run
 }
 
 var (
@@ -165,6 +167,13 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	if !r.bin.SameFileAt(r.bin.Path) {
 		return r.rec.finish(Success, nil, "upgraded: master %d runs the tested build (sha256 %.12s); %s changed on disk during the run, so run upgrade again", r.nm.Pid, r.bin.SHA256, r.bin.Path)
 	}
+	// The new build serves and a second run fixes the rest: a success that says so, as above.
+	if len(r.staleAfter) > 0 {
+		return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s); %s replaced again during the run, so run upgrade again", r.nm.Pid, r.bin.Path, r.bin.SHA256, strings.Join(r.staleAfter, ", "))
+	}
+	if !slices.Contains(r.rec.info.Reasons, ReasonBinary) {
+		return r.rec.finish(Success, nil, "re-executed: master %d runs %s (sha256 %.12s) with the libraries and modules now on disk", r.nm.Pid, r.bin.Path, r.bin.SHA256)
+	}
 	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)", r.nm.Pid, r.bin.Path, r.bin.SHA256)
 }
 
@@ -205,7 +214,9 @@ func (r *run) countOldWorkers() *Result {
 }
 
 // preflight checks the new binary before anything is signalled: it is the file nginx will exec,
-// it runs, it differs from the running one, and it accepts the running configuration.
+// it runs, there is a reason to swap (it differs from the running one, or the master or its
+// workers map libraries or modules replaced on disk since: a swap to the same binary re-executes
+// it, loading the files now on disk), and it accepts the running configuration.
 func (r *run) preflight(ctx context.Context) *Result {
 	path := r.old.Args.Binary
 	if !filepath.IsAbs(path) {
@@ -237,8 +248,13 @@ func (r *run) preflight(ctx context.Context) *Result {
 	}
 	r.bin = bin
 	r.rec.info.New = BinaryInfo{Path: bin.Path, Version: bin.Version, SHA256: bin.SHA256}
-	if r.old.Exe.SameFile(bin) {
-		return r.rec.finish(Noop, nil, "nothing to do: master %d already runs %s", r.old.Pid, path)
+	stale, err := staleness(r.old, bin)
+	if err != nil && !stale.NewBinary {
+		return r.rec.finish(Refused, err, "refused, nothing signalled: cannot tell whether master %d runs replaced libraries or modules: %v; run as root", r.old.Pid, err)
+	}
+	r.rec.info.Reasons, r.rec.info.Replaced = stale.Reasons(), stale.Paths()
+	if len(r.rec.info.Reasons) == 0 {
+		return r.rec.finish(Noop, nil, "nothing to do: master %d already runs %s, and neither it nor its workers map a replaced library or module", r.old.Pid, path)
 	}
 	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
 	if err != nil {
@@ -258,7 +274,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 		err := fmt.Errorf("%s changed during preflight", path)
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; run again once the install has finished", err)
 	}
-	r.rec.record(StepPreflight, "ok", nil, "%s (%s, sha256 %.12s) accepts the configuration; expecting %d workers", path, bin.Version, bin.SHA256, r.workers)
+	r.rec.record(StepPreflight, "ok", nil, "%s (%s, sha256 %.12s) accepts the configuration; expecting %d workers; %s", path, bin.Version, bin.SHA256, r.workers, stale)
 	return nil
 }
 
@@ -472,12 +488,28 @@ func (r *run) quit(ctx context.Context, m nginx.Proc, role string) error {
 }
 
 // verify checks the end state: one master, the new one, on the new binary, with all its workers,
-// and the supervisor agrees.
+// and the supervisor agrees. It also looks for libraries and modules the new processes map that
+// were replaced on disk (again) during the run: they do not fail the swap, the run says so.
 func (r *run) verify(ctx context.Context) error {
 	if err := r.verifyEnd(ctx, r.nm, r.bin, r.workers); err != nil {
 		return err
 	}
-	r.rec.record(StepVerify, "ok", nil, "one master %d on %s with %d workers", r.nm.Pid, r.bin.Path, r.workers)
+	msg := fmt.Sprintf("one master %d on %s with %d workers", r.nm.Pid, r.bin.Path, r.workers)
+	files, err := nginx.StaleCode(r.nm.Pid, r.bin.Path)
+	for _, f := range files {
+		if f.Kind != nginx.KindBinary { // a binary replaced again is told apart by its own check
+			r.staleAfter = append(r.staleAfter, f.Path)
+		}
+	}
+	switch {
+	case err != nil:
+		msg += fmt.Sprintf("; replaced files not checked: %v", err)
+	case len(r.staleAfter) > 0:
+		msg += fmt.Sprintf("; they map files replaced during the run: %s", strings.Join(r.staleAfter, ", "))
+	default:
+		msg += ", none mapping a replaced file"
+	}
+	r.rec.record(StepVerify, "ok", nil, "%s", msg)
 	return nil
 }
 

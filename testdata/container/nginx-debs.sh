@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Caches the nginx and nginx-common .debs of the two newest distinct nginx
-# versions apt knows, for upgrade tests (OLD is installed, NEW replaces it):
+# versions apt knows, for upgrade tests (OLD is installed, NEW replaces it),
+# and NEW's libnginx-mod-stream, a dynamic module built for that very nginx
+# (the archive's pool may no longer have OLD's):
 #   $NGINX_UPGRADE_CACHE/debs/<version>/{nginx,nginx-common}_*.deb
+#   $NGINX_UPGRADE_CACHE/debs/<NEW>/libnginx-mod-stream_*.deb
 #   $NGINX_UPGRADE_CACHE/debs/versions   (two lines: OLD, then NEW)
-# Safe to run again: versions already downloaded are skipped.
+# Safe to run again: packages already downloaded are skipped.
 set -euo pipefail
 
 cache=${NGINX_UPGRADE_CACHE:-/var/cache/nginx-upgrade}
@@ -27,9 +30,14 @@ dpkg --compare-versions "$new" gt "$old" || {
 	exit 1
 }
 
+# fetch VERSION [PACKAGE...]: nginx, nginx-common and the packages named.
 fetch() {
-	local version=$1 dir=$debs/$1
-	if compgen -G "$dir/nginx_*.deb" >/dev/null && compgen -G "$dir/nginx-common_*.deb" >/dev/null; then
+	local version=$1 dir=$debs/$1 missing=() p
+	shift
+	for p in nginx nginx-common "$@"; do
+		compgen -G "$dir/${p}_*.deb" >/dev/null || missing+=("$p=$version")
+	done
+	if ((${#missing[@]} == 0)); then
 		return
 	fi
 	local tmp
@@ -37,17 +45,22 @@ fetch() {
 	# apt drops privileges to _apt for downloads; a directory it owns keeps it
 	# from falling back to root with a warning.
 	chown _apt "$tmp"
-	log "downloading nginx $version"
-	(cd "$tmp" && apt-get download -q "nginx=$version" "nginx-common=$version")
-	rm -rf "$dir"
+	log "downloading ${missing[*]}"
+	(cd "$tmp" && apt-get download -q "${missing[@]}")
 	chown root "$tmp"
 	chmod 755 "$tmp"
-	mv "$tmp" "$dir"
+	if [[ -d $dir ]]; then
+		# A cache from before the module was fetched: add it, keep the rest.
+		mv "$tmp"/*.deb "$dir"/
+		rmdir "$tmp"
+	else
+		mv "$tmp" "$dir"
+	fi
 }
 
 mkdir -p "$debs"
 fetch "$old"
-fetch "$new"
+fetch "$new" libnginx-mod-stream
 printf '%s\n%s\n' "$old" "$new" >"$debs/versions.tmp"
 mv "$debs/versions.tmp" "$debs/versions"
 log "OLD=$old NEW=$new in $debs"

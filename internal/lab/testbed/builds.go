@@ -70,6 +70,35 @@ func extract(debDir, version string) (string, error) {
 	return bin, nil
 }
 
+// StreamModule returns ngx_stream_module.so of the new build (from Debian's libnginx-mod-stream of
+// its version: a module loads only into the nginx it was built for), unpacked into the cache once.
+func StreamModule(b Builds) (string, error) {
+	dir := filepath.Join(nspawn.CacheDir(), "builds", b.NewVersion+"-libnginx-mod-stream")
+	mod := filepath.Join(dir, "usr/lib/nginx/modules/ngx_stream_module.so")
+	if _, err := os.Stat(mod); err == nil {
+		return mod, nil
+	}
+	glob := filepath.Join(b.NewDebs, "libnginx-mod-stream_*.deb")
+	if debs, _ := filepath.Glob(glob); len(debs) == 0 {
+		if err := runScript("testdata/container/nginx-debs.sh"); err != nil {
+			return "", err
+		}
+	}
+	debs, _ := filepath.Glob(glob)
+	if len(debs) != 1 {
+		return "", fmt.Errorf("want one %s, found %d (run: bash testdata/container/nginx-debs.sh)", glob, len(debs))
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if out, err := exec.Command("dpkg-deb", "-x", debs[0], tmp).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", debs[0], err, out)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return mod, nil
+}
+
 // RepoRoot finds the module root from the working directory (tests run in their package dir).
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()

@@ -41,9 +41,15 @@ type Nginx struct {
 type Config struct {
 	Workers    int  // worker_processes; default 2
 	Foreground bool // daemon off: nginx ignores USR2 then
+	// Modules are loaded with load_module. Env ("NAME=value") is set for the master and kept by
+	// an env directive each, so that a master started by USR2 has it too (nginx clears the rest).
+	Modules []string
+	Env     []string
 }
 
-var confTmpl = template.Must(template.New("nginx.conf").Parse(`user root;
+var confTmpl = template.Must(template.New("nginx.conf").Parse(`{{range .Modules}}load_module {{.}};
+{{end}}{{range .EnvNames}}env {{.}};
+{{end}}user root;
 worker_processes {{.Workers}};
 worker_rlimit_nofile 16384;
 pid {{.Dir}}/nginx.pid;
@@ -91,7 +97,13 @@ func Setup(dir, build string, cfg Config) (*Nginx, error) {
 		return nil, err
 	}
 	defer f.Close()
-	err = confTmpl.Execute(f, map[string]any{"Dir": dir, "Port": port, "Workers": cfg.Workers, "SlowRate": SlowRate})
+	var envNames []string
+	for _, e := range cfg.Env {
+		name, _, _ := strings.Cut(e, "=")
+		envNames = append(envNames, name)
+	}
+	err = confTmpl.Execute(f, map[string]any{"Dir": dir, "Port": port, "Workers": cfg.Workers, "SlowRate": SlowRate,
+		"Modules": cfg.Modules, "EnvNames": envNames})
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +137,16 @@ func (n *Nginx) Start(ctx context.Context, cfg Config) error {
 	if cfg.Foreground {
 		args[len(args)-1] = "daemon off; master_process on;"
 		n.fg = exec.Command(n.Binary, args...)
+		n.fg.Env = append(os.Environ(), cfg.Env...)
 		if err := n.fg.Start(); err != nil {
 			return fmt.Errorf("start nginx: %w", err)
 		}
-	} else if out, err := exec.CommandContext(ctx, n.Binary, args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("start nginx: %w: %s", err, out)
+	} else {
+		cmd := exec.CommandContext(ctx, n.Binary, args...)
+		cmd.Env = append(os.Environ(), cfg.Env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("start nginx: %w: %s", err, out)
+		}
 	}
 	return n.waitServing(ctx)
 }

@@ -43,6 +43,8 @@ type ctlResult struct {
 		Error        string          `json:"error"`
 		OldMasterPID int             `json:"old_master_pid"`
 		NewMasterPID int             `json:"new_master_pid"`
+		Reasons      []string        `json:"reasons"`
+		Replaced     []string        `json:"replaced_paths"`
 		Steps        []jsonStep      `json:"steps"`
 	}
 }

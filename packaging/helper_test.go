@@ -1,65 +1,19 @@
 package packaging
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
 )
 
-// goCmd is the go command that runs these tests.
-func goCmd() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
+func TestMain(m *testing.M) { labtest.Main(m) }
 
-var (
-	ctlOnce sync.Once
-	ctlPath string
-	ctlErr  error
-	ctlDir  string
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if ctlDir != "" {
-		os.RemoveAll(ctlDir)
-	}
-	os.Exit(code)
-}
-
-// ctlT builds cmd/nginx-upgradectl once for the tests of this package.
-func ctlT(t *testing.T) string {
-	t.Helper()
-	ctlOnce.Do(func() {
-		if ctlDir, ctlErr = os.MkdirTemp("", "packaging-test"); ctlErr != nil {
-			return
-		}
-		ctlPath = filepath.Join(ctlDir, "nginx-upgradectl")
-		out, err := exec.Command(goCmd(), "build", "-o", ctlPath, "../cmd/nginx-upgradectl").CombinedOutput()
-		if err != nil {
-			ctlErr = &buildError{err, string(out)}
-		}
-	})
-	if ctlErr != nil {
-		t.Fatal(ctlErr)
-	}
-	return ctlPath
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return "build nginx-upgradectl: " + e.err.Error() + "\n" + e.out }
+// ctlT is the helper built from this tree, as the end-to-end suites use it.
+func ctlT(t *testing.T) string { return labtest.CtlT(t) }
 
 var (
 	usageCommand = regexp.MustCompile(`(?m)^  ([a-z]+)  +\S`)

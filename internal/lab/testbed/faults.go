@@ -12,23 +12,7 @@ import (
 // start (testdata/faults/workers_die.c, linked in with patchelf). Its master starts and its `-t`
 // passes: only checking the workers catches it.
 func WorkersDie(dir, build string) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	lib := filepath.Join(dir, "libworkers_die.so")
-	src := filepath.Join(root, "testdata/faults/workers_die.c")
-	if out, err := exec.Command("gcc", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("compile %s: %w: %s (needs gcc)", src, err, out)
-	}
-	bin := filepath.Join(dir, "nginx-workers-die")
-	if err := copyFile(build, bin, 0o755); err != nil {
-		return "", err
-	}
-	if out, err := exec.Command("patchelf", "--add-needed", lib, bin).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("patchelf: %w: %s (needs: apt-get install patchelf)", err, out)
-	}
-	return bin, nil
+	return withFault(dir, build, "nginx-workers-die", "workers_die", 0o755)
 }
 
 // ModuleWorkersDie makes, in dir, a copy of the dynamic module mod that makes every worker exit
@@ -37,23 +21,29 @@ func WorkersDie(dir, build string) (string, error) {
 // WorkersDie's initgroups stand-in cannot be used here: Debian's nginx is linked with BIND_NOW, so
 // its call is bound to libc before any module is loaded.
 func ModuleWorkersDie(dir, mod string) (string, error) {
+	return withFault(dir, mod, "broken-"+filepath.Base(mod), "module_workers_die", 0o644)
+}
+
+// withFault copies target into dir as name, with the library built from testdata/faults/fault.c
+// added to what it needs (patchelf --add-needed), so that it is loaded along with it.
+func withFault(dir, target, name, fault string, mode os.FileMode) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	lib := filepath.Join(dir, "libmodule_workers_die.so")
-	src := filepath.Join(root, "testdata/faults/module_workers_die.c")
+	lib := filepath.Join(dir, "lib"+fault+".so")
+	src := filepath.Join(root, "testdata/faults", fault+".c")
 	if out, err := exec.Command("gcc", "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("compile %s: %w: %s (needs gcc)", src, err, out)
 	}
-	broken := filepath.Join(dir, "broken-"+filepath.Base(mod))
-	if err := copyFile(mod, broken, 0o644); err != nil {
+	out := filepath.Join(dir, name)
+	if err := copyFile(target, out, mode); err != nil {
 		return "", err
 	}
-	if out, err := exec.Command("patchelf", "--add-needed", lib, broken).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("patchelf: %w: %s (needs: apt-get install patchelf)", err, out)
+	if msg, err := exec.Command("patchelf", "--add-needed", lib, out).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("patchelf: %w: %s (needs: apt-get install patchelf)", err, msg)
 	}
-	return broken, nil
+	return out, nil
 }
 
 // Truncated makes, in dir, a copy of build cut to its first 64 KiB: an interrupted download.

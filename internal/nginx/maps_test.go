@@ -137,19 +137,22 @@ func TestStaleFiles(t *testing.T) {
 	}
 }
 
+// Modules are told from libraries by name and place, as Debian, nginx.org and
+// --add-dynamic-module install them.
 func TestKind(t *testing.T) {
-	for path, want := range map[string]FileKind{
-		"/usr/sbin/nginx": KindBinary,
-		"/usr/lib/nginx/modules/ngx_stream_module.so":      KindModule,
-		"/usr/lib/nginx/modules/ngx_http_geoip2_module.so": KindModule,
-		"/etc/nginx/custom/ngx_http_echo_module.so":        KindModule,
-		"/usr/lib/x86_64-linux-gnu/libssl.so.3":            KindLibrary,
-		"/usr/lib/x86_64-linux-gnu/libnginx-helper.so":     KindLibrary,
-	} {
-		if got := Kind(path, "/usr/sbin/nginx"); got != want {
-			t.Errorf("Kind(%s) = %s, want %s", path, got, want)
+	modules := []string{"/usr/lib/nginx/modules/ngx_stream_module.so", "/usr/lib/nginx/modules/ngx_http_geoip2_module.so",
+		"/etc/nginx/custom/ngx_http_echo_module.so"}
+	libraries := []string{"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libnginx-helper.so"}
+	check := func(want FileKind, paths ...string) {
+		for _, p := range paths {
+			if got := Kind(p, "/usr/sbin/nginx"); got != want {
+				t.Errorf("Kind(%s) = %s, want %s", p, got, want)
+			}
 		}
 	}
+	check(KindBinary, "/usr/sbin/nginx")
+	check(KindModule, modules...)
+	check(KindLibrary, libraries...)
 }
 
 // The whole way, on this very process: a file of code mapped, then replaced by rename as dpkg

@@ -178,3 +178,21 @@ func history(t *testing.T) []audit.Run {
 	}
 	return runs
 }
+
+// The module replaced again while the re-exec soaks: the new master loaded the file of the run's
+// start, so the swap stands, and the run and status say another one is due.
+func TestModuleReplacedAgainDuringTheReexec(t *testing.T) {
+	_, n, mod := moduleNginx(t)
+	installByRename(t, mod, mod)
+	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
+
+	r := duringSoak(t, n, "2s", func(upgrade.Snapshot, *os.Process) { installByRename(t, mod, mod) })
+
+	labtest.NoLoss(t, tr)
+	if r.code != 0 || r.json.Outcome != upgrade.Success || !strings.Contains(lastMessage(r), mod+" replaced again during the run") {
+		t.Fatalf("exit %d outcome %s, message %q: want 0 success saying %s was replaced again", r.code, r.json.Outcome, lastMessage(r), mod)
+	}
+	if st := status(t, n); !st.ReexecPending || !mapsStale(st, mod, nginx.KindModule) || st.Masters[0].Pid != r.json.NewMasterPID {
+		t.Errorf("status after: master %d, reexec_pending %v, stale %+v; want master %d still mapping the old %s", st.Masters[0].Pid, st.ReexecPending, st.Masters[0].Stale, r.json.NewMasterPID, mod)
+	}
+}

@@ -214,7 +214,7 @@ func TestHookPostInvokeReexecsOnAReplacedLibrary(t *testing.T) {
 			if by := r.invokedBy(t); by != c.who+":nginx-upgrade:post-invoke" {
 				t.Errorf("NGINX_UPGRADE_INVOKED_BY=%q", by)
 			}
-			for _, s := range []string{"re-executing nginx (master " + fmt.Sprint(m.pid) + ") live for the replaced libraries and modules now on disk: " + m.lib, "nginx-upgrade: done"} {
+			for _, s := range []string{"re-executing nginx (master " + fmt.Sprint(m.pid) + ") live for the files it maps that were replaced on disk: " + m.lib, "nginx-upgrade: done"} {
 				if !strings.Contains(out, s) {
 					t.Errorf("the hook did not say %q", s)
 				}

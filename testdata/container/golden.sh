@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the cached golden Debian tree that internal/nspawn boots with
 # `systemd-nspawn --volatile=overlay --boot`, then caches the nginx .debs
-# (nginx-debs.sh). Safe to run again: a complete tree whose stamp matches is
+# (nginx-debs.sh) and the library packages of the library-update tests (lib-debs.sh). Safe to run again: a complete tree whose stamp matches is
 # reused, a half-built or outdated one is rebuilt.
 #
 # Host prerequisites, installed here on a fresh Debian 12 machine:
@@ -148,6 +148,8 @@ configure=$(declare -f configure_tree | sha256sum | cut -d' ' -f1)"
 		build "$want"
 	fi
 	bash "$here/nginx-debs.sh"
+	# The library-update tests' packages: needrestart's closure is computed against the tree.
+	bash "$here/lib-debs.sh"
 }
 
 main "$@"

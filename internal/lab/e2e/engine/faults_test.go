@@ -97,11 +97,12 @@ func killAt(t *testing.T, n *testbed.Nginx, kp killPoint) {
 	}
 	if kp.step == upgrade.StepUSR2 {
 		// Once nginx's handler has taken USR2 it is no longer pending, and until the master's
-		// loop acts on it (renames the pid file, forks) nothing outside shows it: on a busy
-		// machine that can take milliseconds. The claim is about the state nginx is left in.
+		// loop acts on it (renames the pid file to .oldbin, forks) nothing outside shows it: on
+		// a busy machine that can take milliseconds. The claim is about the state nginx is left
+		// in, so wait until it has acted.
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
-		if err := wait.Until(ctx, time.Millisecond, func() (bool, error) { return upgrade.ReadState(n.PidFile).State != upgrade.Running, nil }); err != nil {
+		if err := wait.Until(ctx, time.Millisecond, func() (bool, error) { return upgrade.ReadState(n.PidFile).Old != nil, nil }); err != nil {
 			t.Fatalf("%s: nginx never acted on the USR2 the helper reported sending: %v", kp.name, err)
 		}
 	}

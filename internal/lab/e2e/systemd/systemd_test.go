@@ -249,6 +249,9 @@ func TestAuditTrailInJournald(t *testing.T) {
 		if c.outcome == "success" && (last["UNIT"] != "nginx.service" || last["OLD_SHA256"] == last["NEW_SHA256"] || last["NEW_MASTER_PID"] == nil) {
 			t.Errorf("success outcome lacks unit, pids or hashes: %v", last)
 		}
+		if c.outcome != "refused" && last["REASON"] != "binary" {
+			t.Errorf("%s outcome: REASON %v, want binary (a new build on disk)", c.outcome, last["REASON"])
+		}
 		if c.outcome != "success" && last["ERROR"] == nil {
 			t.Errorf("%s outcome has no ERROR", c.outcome)
 		}

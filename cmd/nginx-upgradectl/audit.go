@@ -26,10 +26,11 @@ type trail struct {
 	warned bool
 }
 
-// openSink picks the trail's sink; tests keep their runs out of the host's journal.
-var openSink = audit.Open
+// sinkOpener opens the trail's sink: audit.Open, or in tests a sink that keeps their runs out of
+// the host's journal.
+type sinkOpener func(auditLog string) (audit.Sink, error)
 
-func openTrail(auditLog, unit string, stderr io.Writer) *trail {
+func openTrail(openSink sinkOpener, auditLog, unit string, stderr io.Writer) *trail {
 	sink, warning := openSink(auditLog)
 	if warning != nil {
 		fmt.Fprintf(stderr, "nginx-upgradectl: audit: %v\n", warning)

@@ -48,10 +48,10 @@ run 'nginx-upgradectl <command> -h' for the flags.
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, audit.Open))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer, openSink sinkOpener) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitRefused
@@ -92,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer sup.Client.Close()
 		opts.Supervisor, unit = sup, sup.Unit
 	}
-	tr := openTrail(f.auditLog, unit, stderr)
+	tr := openTrail(openSink, f.auditLog, unit, stderr)
 	defer tr.close()
 	print := printStep(stderr)
 	// Under systemd, stderr is the journal already, where the trail's events say the same.

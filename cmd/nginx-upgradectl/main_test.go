@@ -27,16 +27,13 @@ import (
 	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
 )
 
-func TestMain(m *testing.M) {
-	// Records go to the test's --audit-log file alone, never to the host's journal, where they
-	// would show up in the history of the machine's real runs.
-	openSink = func(path string) (audit.Sink, error) {
-		if path == "" {
-			panic("a test ran a command without --audit-log")
-		}
-		return audit.File(path)
+// testSink sends records to the test's --audit-log file alone, never to the host's journal, where
+// they would show up in the history of the machine's real runs.
+func testSink(path string) (audit.Sink, error) {
+	if path == "" {
+		panic("a test ran a command without --audit-log")
 	}
-	os.Exit(m.Run())
+	return audit.File(path)
 }
 
 // deadPid is never a live process: ParsePid accepts pids up to 1<<22, and the kernel hands out
@@ -86,7 +83,7 @@ func (e *env) run(args ...string) result {
 // runRaw runs exactly args.
 func runRaw(args ...string) result {
 	var stdout, stderr bytes.Buffer
-	code := run(args, &stdout, &stderr)
+	code := run(args, &stdout, &stderr, testSink)
 	return result{code, stdout.String(), stderr.String()}
 }
 

@@ -167,9 +167,11 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 	for _, c := range []struct {
 		name        string
 		needrestart bool
+		dpkg        bool // plain dpkg -i: dpkg's post-invoke re-execs
 	}{
-		{"apt-get install", false},
-		{"apt-get install with needrestart, NEEDRESTART_MODE=a", true},
+		{"apt-get install", false, false},
+		{"apt-get install with needrestart, NEEDRESTART_MODE=a", true, false},
+		{"dpkg -i", false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ssl := libPairT(t, "libssl3")
@@ -191,20 +193,28 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 			tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
 
 			start := time.Now()
-			out, rc := aptFromRepo(t, box, repo, env, "libssl3="+ssl.Newer)
+			var out string
+			var rc int
+			by := "apt:nginx-upgrade:post-invoke"
+			if c.dpkg {
+				out, rc = labtest.BoxRun(t, box, "DEBIAN_FRONTEND=noninteractive dpkg -i "+ssl.boxDeb(ssl.Newer))
+				by = "dpkg:nginx-upgrade:post-invoke"
+			} else {
+				out, rc = aptFromRepo(t, box, repo, env, "libssl3="+ssl.Newer)
+			}
 			took := time.Since(start)
 
 			r := labtest.NoLoss(t, tr)
 			if rc != 0 {
-				t.Fatalf("apt-get install libssl3=%s exited %d", ssl.Newer, rc)
+				t.Fatalf("%s libssl3=%s exited %d", c.name, ssl.Newer, rc)
 			}
-			master, rec := reexecuted(t, box, before, "libraries", "apt:nginx-upgrade:post-invoke")
+			master, rec := reexecuted(t, box, before, "libraries", by)
 			if !strings.Contains(rec["REPLACED_PATHS"], "libssl.so.3") {
 				t.Errorf("REPLACED_PATHS %q does not name libssl.so.3", rec["REPLACED_PATHS"])
 			}
-			labtest.MustContain(t, "apt-get's output", out, "nginx-upgrade: re-executing nginx", "libssl.so.3", "nginx-upgrade: done: nginx re-executed live")
+			labtest.MustContain(t, c.name+"'s output", out, "nginx-upgrade: re-executing nginx", "libssl.so.3", "nginx-upgrade: done: nginx re-executed live")
 			if n := strings.Count(out, "nginx-upgrade: re-executing"); n != 1 {
-				t.Errorf("%d re-execs in apt-get's output, want one for the transaction", n)
+				t.Errorf("%d re-execs in %s's output, want one for the transaction", n, c.name)
 			}
 			nr := ""
 			if c.needrestart {
@@ -219,7 +229,7 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 					t.Errorf("needrestart -b after the re-exec still lists nginx:\n%s", nr)
 				}
 			}
-			t.Logf("FIGURES libssl3 %s → %s by %s: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; apt-get %s; nginx.service not restarted (ActiveEnterTimestampMonotonic %s); MainPID %d → %d; before: %s; outcome %s REASON=%s by %s; needrestart -b: %q",
+			t.Logf("FIGURES libssl3 %s → %s by %s: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; the package run %s; nginx.service not restarted (ActiveEnterTimestampMonotonic %s); MainPID %d → %d; before: %s; outcome %s REASON=%s by %s; needrestart -b: %q",
 				ssl.Older, ssl.Newer, c.name, r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), took.Round(time.Millisecond),
 				before.ActiveEnter, before.MainPID, master, lib, rec["RESULT"], rec["REASON"], rec["INVOKED_BY"], nr)
 		})
@@ -227,32 +237,56 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 }
 
 // Stock Debian with needrestart in automatic mode and without our package: the library update
-// restarts nginx.service. The counterpart of the test above: what the package saves.
+// restarts nginx.service. The counterpart of the test above: what the package saves. The same
+// once our package is removed (its restart.d file, a conffile, stays until purge): needrestart's
+// own behaviour is back.
 func TestLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T) {
-	ssl := libPairT(t, "libssl3")
-	repo := labtest.LocalRepo(t, append(ssl.hostDebs(t, ssl.Newer), needrestartDebs(t)...)...)
-	box := libBox(t, ssl, true, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
-	if _, rc := aptFromRepo(t, box, repo, "", "needrestart"); rc != 0 {
-		t.Fatalf("apt-get install needrestart exited %d", rc)
-	}
-	before := box.Unit("nginx")
-	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
+	for _, c := range []struct {
+		name    string
+		removed bool
+	}{
+		{"never installed", false},
+		{"nginx-upgrade removed", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ssl := libPairT(t, "libssl3")
+			repo := labtest.LocalRepo(t, append(ssl.hostDebs(t, ssl.Newer), needrestartDebs(t)...)...)
+			box := libBox(t, ssl, !c.removed, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
+			if _, rc := aptFromRepo(t, box, repo, "", "needrestart"); rc != 0 {
+				t.Fatalf("apt-get install needrestart exited %d", rc)
+			}
+			if c.removed {
+				if _, rc := labtest.BoxRun(t, box, "dpkg --remove nginx-upgrade"); rc != 0 {
+					t.Fatalf("dpkg --remove nginx-upgrade exited %d", rc)
+				}
+			}
+			before := box.Unit("nginx")
+			tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
 
-	out, rc := aptFromRepo(t, box, repo, "NEEDRESTART_MODE=a", "libssl3="+ssl.Newer)
+			out, rc := aptFromRepo(t, box, repo, "NEEDRESTART_MODE=a", "libssl3="+ssl.Newer)
 
-	r := tr.Stop()
-	t.Logf("traffic (stock needrestart):\n%s", r)
-	if rc != 0 {
-		t.Fatalf("apt-get exited %d", rc)
+			r := tr.Stop()
+			t.Logf("traffic (stock needrestart):\n%s", r)
+			if rc != 0 {
+				t.Fatalf("apt-get exited %d", rc)
+			}
+			after := box.Unit("nginx")
+			if after.ActiveEnter == before.ActiveEnter {
+				t.Fatalf("nginx.service was not restarted by needrestart (ActiveEnterTimestampMonotonic %s): not the stock behaviour", after.ActiveEnter)
+			}
+			if strings.Contains(out, "nginx-upgrade:") {
+				t.Errorf("a trace of nginx-upgrade in the package run")
+			}
+			if c.removed {
+				labtest.MustContain(t, "apt-get's output", out, "/etc/needrestart/restart.d/nginx.service")
+			} else {
+				labtest.MustContain(t, "apt-get's output", out, "systemctl restart", "nginx.service")
+			}
+			box.WaitServing()
+			t.Logf("FIGURES stock + needrestart automatic (%s): %d stream requests, %d failed %v; %d wrk requests, %d failed; downloads %s; nginx.service restarted (ActiveEnterTimestampMonotonic %s → %s); MainPID %d → %d",
+				c.name, r.Stream.Sent, r.Stream.Failed, r.Stream.Errors, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.ActiveEnter, after.ActiveEnter, before.MainPID, after.MainPID)
+		})
 	}
-	after := box.Unit("nginx")
-	if after.ActiveEnter == before.ActiveEnter {
-		t.Fatalf("nginx.service was not restarted by needrestart (ActiveEnterTimestampMonotonic %s): not the stock behaviour", after.ActiveEnter)
-	}
-	labtest.MustContain(t, "apt-get's output", out, "systemctl restart", "nginx.service")
-	box.WaitServing()
-	t.Logf("FIGURES stock + needrestart automatic: %d stream requests, %d failed %v; %d wrk requests, %d failed; downloads %s; nginx.service restarted (ActiveEnterTimestampMonotonic %s → %s); MainPID %d → %d",
-		r.Stream.Sent, r.Stream.Failed, r.Stream.Errors, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.ActiveEnter, after.ActiveEnter, before.MainPID, after.MainPID)
 }
 
 // needrestart run by hand (or by its own hook) while nginx still maps a replaced library: its

@@ -235,8 +235,9 @@ func brokenNginxDeb(t *testing.T, box *testbed.Box) string {
 
 func TestRemovingThePackageLeavesNginxRunningUnderItsStockUnit(t *testing.T) {
 	for _, how := range []struct{ name, cmd, left string }{
-		// remove keeps conffiles, by dpkg's rules; the dpkg hook's is inert without the package.
-		{"remove", "dpkg --remove nginx-upgrade", "/etc/default/nginx-upgrade\n/etc/dpkg/dpkg.cfg.d/nginx-upgrade\n"},
+		// remove keeps conffiles, by dpkg's rules; the dpkg and apt hooks are inert without the
+		// package, and needrestart's restart.d file is needrestart's own restart then.
+		{"remove", "dpkg --remove nginx-upgrade", "/etc/apt/apt.conf.d/50nginx-upgrade\n/etc/default/nginx-upgrade\n/etc/dpkg/dpkg.cfg.d/nginx-upgrade\n/etc/needrestart/restart.d/nginx.service\n"},
 		{"purge", "dpkg --purge nginx-upgrade", ""},
 	} {
 		t.Run(how.name, func(t *testing.T) {
@@ -266,7 +267,7 @@ func TestRemovingThePackageLeavesNginxRunningUnderItsStockUnit(t *testing.T) {
 			if v := box.Sh("dpkg --verify nginx nginx-common 2>&1 || true"); v != "" {
 				t.Errorf("nginx's packaged files changed: %s", v)
 			}
-			if left := box.Sh("ls -d /etc/default/nginx-upgrade /etc/dpkg/dpkg.cfg.d/nginx-upgrade " + policyFile +
+			if left := box.Sh("ls -d /etc/apt/apt.conf.d/50nginx-upgrade /etc/default/nginx-upgrade /etc/dpkg/dpkg.cfg.d/nginx-upgrade /etc/needrestart/restart.d/nginx.service " + policyFile +
 				" /usr/lib/systemd/system/nginx.service.d /usr/share/nginx-upgrade /run/nginx-upgrade /usr/sbin/nginx-upgradectl 2>/dev/null || true"); left != how.left {
 				t.Errorf("the %s left:\n%swant:\n%s", how.name, left, how.left)
 			}

@@ -171,9 +171,12 @@ func (p *boxPids) newMasters() []report.Mark {
 }
 
 // boxEndCheck prints what is wrong with the box's nginx after a swap, or nothing: the pid file's
-// master runs the binary installed now, no .oldbin is left, one master and its workers run.
+// master runs the binary installed now and maps no deleted library or module, no .oldbin is
+// left, one master and its workers run.
 const boxEndCheck = `pid=$(cat ` + boxPidFile + `) || exit 0
 [ /proc/$pid/exe -ef /usr/sbin/nginx ] || echo "master $pid runs a replaced binary"
+d=$(awk '/ \(deleted\)$/ && $2 ~ /x/ && $6 ~ /^\// && $6 != "/dev/zero" && $6 !~ /^\/(memfd:|SYSV)/ { n = split($6, p, "/"); print p[n] }' /proc/$pid/maps | sort -u | tr '\n' ' ')
+[ -z "$d" ] || echo "master $pid still runs deleted files: ${d% }"
 [ ! -e ` + boxPidFile + `.oldbin ] || echo "` + boxPidFile + `.oldbin left behind"
 echo "procs $(pgrep -c -x nginx)"`
 

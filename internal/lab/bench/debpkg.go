@@ -71,15 +71,27 @@ func (p DebianPackage) Swap(ctx context.Context, env Env) (Outcome, error) {
 	}
 	o.Detail = fmt.Sprintf("dpkg -i exit %d: %s", o.ExitCode, lastLine(out))
 
+	if err := journalMarks(ctx, box, env, start, &o); err != nil {
+		return o, errors.Join(runErr, err)
+	}
+	if runErr != nil {
+		return o, fmt.Errorf("dpkg -i in the box: %w", runErr)
+	}
+	return o, nil
+}
+
+// journalMarks reads the moments to mark since start from the box's journal into o: systemd
+// stopping and starting nginx.service, the helper's steps, and its outcome into o.Detail.
+func journalMarks(ctx context.Context, box *testbed.Box, env Env, start time.Time, o *Outcome) error {
 	// Whole seconds: the records before start are left out below, to the microsecond.
 	js, err := box.Shell(ctx, fmt.Sprintf("journalctl -o json --no-pager --since @%d %s=%s + UNIT=nginx.service",
 		start.Unix()-1, "SYSLOG_IDENTIFIER", ctlIdentifier))
 	if err != nil {
-		return o, errors.Join(runErr, fmt.Errorf("read the box's journal: %w", err))
+		return fmt.Errorf("read the box's journal: %w", err)
 	}
 	entries, err := parseJournal(js)
 	if err != nil {
-		return o, errors.Join(runErr, err)
+		return err
 	}
 	for _, e := range entries {
 		if e.At.Before(start) {
@@ -92,10 +104,7 @@ func (p DebianPackage) Swap(ctx context.Context, env Env) (Outcome, error) {
 			o.Detail += fmt.Sprintf("; helper outcome %s (%s): %s", e.Fields["RESULT"], e.Fields["INVOKED_BY"], e.Fields["MESSAGE"])
 		}
 	}
-	if runErr != nil {
-		return o, fmt.Errorf("dpkg -i in the box: %w", runErr)
-	}
-	return o, nil
+	return nil
 }
 
 // lastLine is the last non-empty line of out.

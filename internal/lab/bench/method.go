@@ -52,6 +52,8 @@ func Ours(m Method) bool {
 		return true
 	case DebianPackage:
 		return m.Ours
+	case LibraryUpdate:
+		return m.Ours
 	}
 	return false
 }

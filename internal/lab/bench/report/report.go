@@ -169,6 +169,10 @@ func (rep *Report) Markdown() string {
 		"`master N` when the pid file first names each new master. The helper there is no child of the bench: its RSS is its " +
 		"VmHWM and its CPU utime+stime+cutime+cstime from /proc/PID/stat, sampled through the box's /proc every 10 ms " +
 		"(CPU as of the last sample, in 10 ms ticks), for its `upgrade` run only.\n")
+	b.WriteString("- **Library rows** (`libssl3-update-*`), in the same containers: the older of the two newest libssl3 builds " +
+		"apt knows installed before nginx starts, the newer installed by `apt-get install` during the load (times from apt-get's " +
+		"start). Stock, nothing swaps nginx: it keeps running the deleted library, which its end state names; with needrestart " +
+		"(NEEDRESTART_MODE=a) its apt hook restarts nginx.service; with our package its apt hook re-executes nginx live.\n")
 	fmt.Fprintf(&b, "- **Machine busy**: CPU use sampled for 1 s with the bench idle, before and after each run; a run waits "+
 		"(up to %.0f s) for the machine to be at most %.0f%% busy. This machine is shared: other work shows here.\n", s.QuietWaitS, s.QuietBelowPct)
 	fmt.Fprintf(&b, "- Every row is the median of %d runs; failure counts also give the worst run.\n\n", s.Reps)

@@ -43,7 +43,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.ctl, "ctl", "bin/nginx-upgradectl", "the nginx-upgradectl binary to measure")
-	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours row")
+	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours and libssl3-update-ours rows")
 	flag.StringVar(&o.out, "out", "docs/bench", "where results.json, results.md and the SVGs go")
 	flag.IntVar(&o.reps, "n", 3, "runs per method; the table reports medians")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale rows: 1/4/16 workers, idle connections, many swaps, the /proc benchmark")
@@ -123,6 +123,9 @@ func run(ctx context.Context, o options) error {
 		bench.Restart{},
 		bench.DebianPackage{},
 		bench.DebianPackage{Ours: true, Deb: o.deb},
+		bench.LibraryUpdate{},
+		bench.LibraryUpdate{Needrestart: true},
+		bench.LibraryUpdate{Ours: true, Deb: o.deb},
 	}, o.methods)
 	if err := checkDeb(methods, o.deb); err != nil {
 		return err
@@ -220,13 +223,23 @@ func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[
 	return rows, all, nil
 }
 
-// checkDeb makes sure the package row has its package, rather than measuring stock twice.
+// checkDeb makes sure the package rows have their package, rather than measuring stock twice.
 func checkDeb(methods []bench.Method, deb string) error {
 	for _, m := range methods {
-		if p, ok := m.(bench.DebianPackage); ok && p.Ours {
-			if _, err := os.Stat(p.Deb); err != nil {
-				return fmt.Errorf("-deb %q: %w (build it with `make package`, or leave the row out with -methods)", deb, err)
-			}
+		var path string
+		switch p := m.(type) {
+		case bench.DebianPackage:
+			path = p.Deb
+		case bench.LibraryUpdate:
+			path = p.Deb
+		default:
+			continue
+		}
+		if !bench.Ours(m) {
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("-deb %q: %w (build it with `make package`, or leave the row out with -methods)", deb, err)
 		}
 	}
 	return nil

@@ -361,7 +361,7 @@ func TestUnmappedLibraryUpdateSignalsNothing(t *testing.T) {
 		t.Errorf("libexpat1 %s installed, want %s", got, expat.Newer)
 	}
 	// The hook's cost after such a run, in the box, nginx running: 20 runs.
-	cost := box.Sh(`TIMEFORMAT='%R s wall, %U s user, %S s system'; bash -c 'time (for i in $(seq 20); do /usr/share/nginx-upgrade/hook post-invoke apt; done)' 2>&1`)
+	cost := box.Sh(`bash -c 'TIMEFORMAT="%R s wall, %U s user, %S s system"; time (for i in $(seq 20); do /usr/share/nginx-upgrade/hook post-invoke apt; done)' 2>&1`)
 	t.Logf("FIGURES libexpat1 %s → %s (not mapped by nginx): no run, MainPID %d kept; hook post-invoke apt with nothing replaced, 20 runs in the box: %s",
 		expat.Older, expat.Newer, before.MainPID, strings.TrimSpace(cost))
 }

@@ -3,7 +3,6 @@
 package packaging
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -81,26 +80,11 @@ type auditRecord map[string]string
 // lastOutcome returns the last outcome record of nginx-upgradectl's audit trail in the journal.
 func lastOutcome(t *testing.T, box *testbed.Box) auditRecord {
 	t.Helper()
-	var last auditRecord
-	for line := range strings.Lines(box.Sh("journalctl -t nginx-upgradectl -o json --no-pager")) {
-		var raw map[string]any
-		if json.Unmarshal([]byte(line), &raw) != nil {
-			continue
-		}
-		rec := auditRecord{}
-		for k, v := range raw {
-			if s, ok := v.(string); ok {
-				rec[k] = s
-			}
-		}
-		if rec["STEP"] == "outcome" {
-			last = rec
-		}
-	}
-	if last == nil {
+	recs := outcomes(t, box)
+	if len(recs) == 0 {
 		t.Fatalf("no outcome record of nginx-upgradectl in the journal")
 	}
-	return last
+	return recs[len(recs)-1]
 }
 
 func TestPackageUpgradeOfNginxSwapsItLive(t *testing.T) {

@@ -53,7 +53,8 @@ fuzz:
 	GO=$(GO) bash testdata/fuzz.sh
 
 # A live upgrade of a real nginx under load, with the result printed.
-demo: host-deps build
+demo: build
+	bash testdata/host-deps.sh demo
 	$(GO) run ./internal/lab/cmd/upgrade-demo -ctl $(BIN)
 
 # The package, the one list of what goes where (nfpm.yaml): `make install` builds it and

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests and the demo need on a fresh Debian 12 machine (as root), then caches the
-# two nginx builds they swap between. Safe to run again: only what is missing is installed.
+# Installs what the tests need on a fresh Debian 12 machine (as root), then caches the two nginx
+# builds they swap between; `host-deps.sh demo` installs only what `make demo` needs (wrk, curl).
+# Safe to run again: only what is missing is installed.
 #   wrk        closed-loop load (Connection: close)
 #   patchelf   gcc   build the fault-injection nginx whose workers die (testdata/faults)
 #   curl       used by the demo and by people reading the README
@@ -11,8 +12,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
+pkgs=(wrk patchelf gcc libc6-dev curl dpkg-dev rpm ansible lintian)
+[[ ${1:-} == demo ]] && pkgs=(wrk curl)
 need=()
-for pkg in wrk patchelf gcc libc6-dev curl dpkg-dev rpm ansible lintian; do
+for pkg in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -34,6 +34,10 @@ type TrafficConfig struct {
 	// KeepDownloading starts a new download as each one ends, until Stop: for long runs (a
 	// fleet's rolling swap), so that downloads are in flight whenever a swap happens.
 	KeepDownloading bool
+	// NoWrk leaves out wrk's closed-loop pressure: the open-loop stream and the downloads still
+	// see every stall and cut. For hosts where the actor under test needs the CPU wrk would
+	// take (three fleet hosts' wrk starve ansible-playbook on two cores).
+	NoWrk bool
 }
 
 // Site is what traffic targets: an nginx serving "/" and SlowSize bytes (or
@@ -70,9 +74,11 @@ func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, 
 	}
 	// The stream's clock starts inside StartStream; this is at most microseconds later.
 	tr.start = time.Now()
-	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1, NetNS: site.NetNS}); err != nil {
-		tr.stream.Stop()
-		return nil, err
+	if !cfg.NoWrk {
+		if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1, NetNS: site.NetNS}); err != nil {
+			tr.stream.Stop()
+			return nil, err
+		}
 	}
 	file := load.File{URL: site.Base + "/slow/big.bin", Size: cfg.DownloadSize, SHA256: site.SlowSHA, NetNS: site.NetNS}
 	if cfg.KeepDownloading {
@@ -90,6 +96,9 @@ func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, 
 func downloadTimeout(size int64) time.Duration {
 	return time.Duration(size>>20)*time.Second + time.Minute
 }
+
+// Wrk reports whether wrk runs (TrafficConfig.NoWrk unset).
+func (tr *Traffic) Wrk() bool { return tr.wrk != nil }
 
 // Clock places a wall-clock moment on the stream's timeline, where its records are.
 func (tr *Traffic) Clock(t time.Time) time.Duration { return t.Sub(tr.start) }
@@ -145,7 +154,9 @@ type TrafficResult struct {
 // same window however early Stop is called; then it waits for the downloads.
 func (tr *Traffic) Stop() TrafficResult {
 	var r TrafficResult
-	r.Wrk, r.WrkErr = tr.wrk.Wait()
+	if tr.wrk != nil {
+		r.Wrk, r.WrkErr = tr.wrk.Wait()
+	}
 	return tr.stopRest(r)
 }
 
@@ -153,7 +164,9 @@ func (tr *Traffic) Stop() TrafficResult {
 // flight finish.
 func (tr *Traffic) StopNow() TrafficResult {
 	var r TrafficResult
-	r.Wrk, r.WrkErr = tr.wrk.Stop()
+	if tr.wrk != nil {
+		r.Wrk, r.WrkErr = tr.wrk.Stop()
+	}
 	return tr.stopRest(r)
 }
 

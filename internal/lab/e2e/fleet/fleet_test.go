@@ -76,10 +76,13 @@ func fleetT(t *testing.T, n int, ours bool) *fleet {
 // startTraffic puts load on every host, each on its own loopback, until stopTraffic.
 func (f *fleet) startTraffic(t *testing.T) {
 	t.Helper()
-	for _, h := range f.hosts {
-		// Modest per host: three hosts, ansible and the swaps share two cores.
+	for i, h := range f.hosts {
+		// Modest per host: three hosts, ansible and the swaps share two cores. wrk's pressure on
+		// web1 alone: on every host it took both cores, and ansible-playbook's tasks crawled
+		// (a rolling swap took 6 minutes instead of 2). The open-loop stream on every host
+		// still sees any stall.
 		h.tr = testbed.TrafficT(t, h.Site, testbed.TrafficConfig{
-			Rate: 100, WrkConns: 2, WrkDuration: 10 * time.Minute, KeepDownloading: true,
+			Rate: 100, WrkConns: 2, WrkDuration: 10 * time.Minute, KeepDownloading: true, NoWrk: i > 0,
 		})
 	}
 }
@@ -93,7 +96,7 @@ func (f *fleet) stopTraffic(t *testing.T) {
 		if r.Failed() != 0 {
 			t.Errorf("%s: %d requests or downloads failed, want 0", h.name, r.Failed())
 		}
-		if r.Stream.OK == 0 || r.Wrk.Requests == 0 || len(r.Downloads) == 0 {
+		if r.Stream.OK == 0 || (h.tr.Wrk() && r.Wrk.Requests == 0) || len(r.Downloads) == 0 {
 			t.Errorf("%s: no traffic measured (stream ok %d, wrk %d, downloads %d)", h.name, r.Stream.OK, r.Wrk.Requests, len(r.Downloads))
 		}
 	}

@@ -270,10 +270,6 @@ func TestLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T) {
 			if rc != 0 {
 				t.Fatalf("apt-get exited %d", rc)
 			}
-			after := box.Unit("nginx")
-			if after.ActiveEnter == before.ActiveEnter {
-				t.Fatalf("nginx.service was not restarted by needrestart (ActiveEnterTimestampMonotonic %s): not the stock behaviour", after.ActiveEnter)
-			}
 			if strings.Contains(out, "nginx-upgrade:") {
 				t.Errorf("a trace of nginx-upgrade in the package run")
 			}
@@ -282,9 +278,7 @@ func TestLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T) {
 			} else {
 				labtest.MustContain(t, "apt-get's output", out, "systemctl restart", "nginx.service")
 			}
-			box.WaitServing()
-			t.Logf("FIGURES stock + needrestart automatic (%s): %d stream requests, %d failed %v; %d wrk requests, %d failed; downloads %s; nginx.service restarted (ActiveEnterTimestampMonotonic %s → %s); MainPID %d → %d",
-				c.name, r.Stream.Sent, r.Stream.Failed, r.Stream.Errors, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.ActiveEnter, after.ActiveEnter, before.MainPID, after.MainPID)
+			stockRestartT(t, box, before, r, "stock + needrestart automatic ("+c.name+")")
 		})
 	}
 }

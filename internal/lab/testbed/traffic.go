@@ -13,6 +13,7 @@ import (
 // request a new connection), an open-loop stream at a fixed rate with per-request timeouts (the
 // only one that sees stalls), and slow downloads that must arrive whole.
 type Traffic struct {
+	socket string    // Site.Socket
 	start  time.Time // the stream's clock: its records' Start are from here
 	stream *load.Stream
 	wrk    *load.Wrk
@@ -42,6 +43,10 @@ type Site struct {
 	Base    string // e.g. http://127.0.0.1:80
 	SlowSHA string // sha256 of /slow/big.bin
 	NetNS   string // the network namespace whose loopback Base is on ("" = the host's)
+	// Socket, when set, is the unix socket the site is reached on (Base then only names the
+	// Host header). wrk cannot connect to a unix socket: the stream and the downloads go over
+	// it, and there is no wrk.
+	Socket string
 }
 
 // StartTraffic starts all three against site.
@@ -63,18 +68,20 @@ func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, 
 	if cfg.DownloadSize == 0 {
 		cfg.DownloadSize = SlowSize
 	}
-	tr := &Traffic{}
+	tr := &Traffic{socket: site.Socket}
 	var err error
-	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout, NetNS: site.NetNS}); err != nil {
+	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout, NetNS: site.NetNS, Socket: site.Socket}); err != nil {
 		return nil, err
 	}
 	// The stream's clock starts inside StartStream; this is at most microseconds later.
 	tr.start = time.Now()
-	if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1, NetNS: site.NetNS}); err != nil {
-		tr.stream.Stop()
-		return nil, err
+	if site.Socket == "" {
+		if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1, NetNS: site.NetNS}); err != nil {
+			tr.stream.Stop()
+			return nil, err
+		}
 	}
-	file := load.File{URL: site.Base + "/slow/big.bin", Size: cfg.DownloadSize, SHA256: site.SlowSHA, NetNS: site.NetNS}
+	file := load.File{URL: site.Base + "/slow/big.bin", Size: cfg.DownloadSize, SHA256: site.SlowSHA, NetNS: site.NetNS, Socket: site.Socket}
 	if cfg.KeepDownloading {
 		tr.keep = startKeepDownloading(ctx, cfg.Downloads, file)
 	} else {
@@ -133,8 +140,9 @@ func (k *keepDownloading) wait() []load.DownloadResult {
 	return k.results
 }
 
-// TrafficResult is what the three saw.
+// TrafficResult is what the three saw (the stream and downloads only, for a Site.Socket).
 type TrafficResult struct {
+	Socket    string // the unix socket the traffic went over, without wrk; "" for TCP
 	Stream    load.StreamResult
 	Wrk       load.WrkResult
 	WrkErr    error
@@ -145,7 +153,9 @@ type TrafficResult struct {
 // same window however early Stop is called; then it waits for the downloads.
 func (tr *Traffic) Stop() TrafficResult {
 	var r TrafficResult
-	r.Wrk, r.WrkErr = tr.wrk.Wait()
+	if tr.wrk != nil {
+		r.Wrk, r.WrkErr = tr.wrk.Wait()
+	}
 	return tr.stopRest(r)
 }
 
@@ -153,11 +163,14 @@ func (tr *Traffic) Stop() TrafficResult {
 // flight finish.
 func (tr *Traffic) StopNow() TrafficResult {
 	var r TrafficResult
-	r.Wrk, r.WrkErr = tr.wrk.Stop()
+	if tr.wrk != nil {
+		r.Wrk, r.WrkErr = tr.wrk.Stop()
+	}
 	return tr.stopRest(r)
 }
 
 func (tr *Traffic) stopRest(r TrafficResult) TrafficResult {
+	r.Socket = tr.socket
 	r.Stream = tr.stream.Stop()
 	if tr.keep != nil {
 		r.Downloads = tr.keep.wait()
@@ -185,6 +198,9 @@ func (r TrafficResult) Failed() int {
 func (r TrafficResult) String() string {
 	s := fmt.Sprintf("stream: %s\nwrk: %d requests, %d failed (non-2xx/3xx %d, connect %d, read %d, write %d, timeout %d)",
 		r.Stream, r.Wrk.Requests, r.Wrk.Failed(), r.Wrk.Non2xx3xx, r.Wrk.Connect, r.Wrk.Read, r.Wrk.Write, r.Wrk.Timeout)
+	if r.Socket != "" {
+		s = fmt.Sprintf("over unix socket %s\nstream: %s\nwrk: not run (it cannot connect to a unix socket)", r.Socket, r.Stream)
+	}
 	if r.WrkErr != nil {
 		s += fmt.Sprintf(" (wrk error: %v)", r.WrkErr)
 	}

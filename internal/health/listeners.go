@@ -61,21 +61,34 @@ func Listeners(pid int) ([]Listener, error) {
 	return ls, nil
 }
 
-// netListeners finds the listeners among inodes in pid's network namespace.
+// netListeners finds the listeners among inodes in pid's network namespace: from sock_diag where
+// it answers, table by table, so that a kernel without one *_diag module (not built, or not
+// loadable here) costs a table read for that kind of socket only.
 func netListeners(pid int, inodes map[string]bool) ([]Listener, error) {
-	if !sameNS(pid, "net") {
-		return tableListeners(pid, inodes)
-	}
-	diag, err := diagListeners()
-	if err != nil {
-		// Without sock_diag (a *_diag module not built, or not loadable here) the tables work.
-		return tableListeners(pid, inodes)
+	diag := diagSocket(-1)
+	if sameNS(pid, "net") {
+		if s, err := openDiag(); err == nil {
+			diag = s
+			defer s.Close()
+		}
 	}
 	var ls []Listener
-	for _, d := range diag {
-		if inodes[fmtInode(d.inode)] {
-			ls = append(ls, d.l)
+	for i, table := range netTables {
+		if diag >= 0 {
+			if found, err := diag.dump(table, uint32(i+1)); err == nil {
+				for _, d := range found {
+					if inodes[fmtInode(d.inode)] {
+						ls = append(ls, d.l)
+					}
+				}
+				continue
+			}
 		}
+		found, err := readTable(pid, inodes, table)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, found...)
 	}
 	return ls, nil
 }
@@ -89,25 +102,34 @@ func sortListeners(ls []Listener) {
 // tableListeners finds the listeners among inodes in /proc/PID/net/{tcp,tcp6,udp,udp6,unix}.
 func tableListeners(pid int, inodes map[string]bool) ([]Listener, error) {
 	var ls []Listener
-	for _, table := range []string{"tcp", "tcp6", "udp", "udp6", "unix"} {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+	for _, table := range netTables {
+		found, err := readTable(pid, inodes, table)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNoNetNS, err)
-		}
-		var found []Listener
-		if table == "unix" {
-			found, err = parseUnixListeners(f, inodes)
-		} else {
-			found, err = parseListeners(f, inodes, strings.TrimSuffix(table, "6"))
-		}
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("parse /proc/%d/net/%s: %w", pid, table, err)
+			return nil, err
 		}
 		ls = append(ls, found...)
 	}
 	sortListeners(ls)
 	return ls, nil
+}
+
+// readTable finds the listeners among inodes in /proc/PID/net/<table>.
+func readTable(pid int, inodes map[string]bool, table string) ([]Listener, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoNetNS, err)
+	}
+	defer f.Close()
+	var found []Listener
+	if table == "unix" {
+		found, err = parseUnixListeners(f, inodes)
+	} else {
+		found, err = parseListeners(f, inodes, strings.TrimSuffix(table, "6"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse /proc/%d/net/%s: %w", pid, table, err)
+	}
+	return found, nil
 }
 
 // fmtInode writes an inode as /proc/PID/fd's socket:[N] links do.

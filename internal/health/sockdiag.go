@@ -36,45 +36,75 @@ type diagListener struct {
 	l     Listener
 }
 
-// diagQuery is one sock_diag dump: what to ask, and how to read the answer.
-type diagQuery struct {
-	req   []byte
-	parse func(b []byte) ([]diagListener, bool, error)
+// netTables are the tables of /proc/PID/net that hold listeners; sock_diag answers for each.
+var netTables = []string{"tcp", "tcp6", "udp", "udp6", "unix"}
+
+// diagSocket is a NETLINK_SOCK_DIAG socket.
+type diagSocket int
+
+func openDiag() (diagSocket, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return -1, fmt.Errorf("sock_diag socket: %w", err)
+	}
+	return diagSocket(fd), nil
+}
+
+func (s diagSocket) Close() error { return unix.Close(int(s)) }
+
+// dump asks the kernel for the listeners /proc/net/<table> would show, in this process's
+// network namespace.
+func (s diagSocket) dump(table string, seq uint32) ([]diagListener, error) {
+	var req []byte
+	parse := parseDiag
+	switch table {
+	case "tcp":
+		req = diagRequest(unix.AF_INET, unix.IPPROTO_TCP, seq)
+	case "tcp6":
+		req = diagRequest(unix.AF_INET6, unix.IPPROTO_TCP, seq)
+	case "udp":
+		req = diagRequest(unix.AF_INET, unix.IPPROTO_UDP, seq)
+	case "udp6":
+		req = diagRequest(unix.AF_INET6, unix.IPPROTO_UDP, seq)
+	case "unix":
+		req, parse = unixDiagRequest(seq), parseUnixDiag
+	default:
+		return nil, fmt.Errorf("sock_diag: no dump for %s", table)
+	}
+	if err := unix.Sendto(int(s), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, fmt.Errorf("sock_diag request for %s: %w", table, err)
+	}
+	var all []diagListener
+	buf := make([]byte, 64<<10)
+	for done := false; !done; {
+		n, _, err := unix.Recvfrom(int(s), buf, 0)
+		if err != nil {
+			return nil, fmt.Errorf("sock_diag reply for %s: %w", table, err)
+		}
+		var found []diagListener
+		if found, done, err = parse(buf[:n]); err != nil {
+			return nil, err
+		}
+		all = append(all, found...)
+	}
+	return all, nil
 }
 
 // diagListeners returns the listening sockets of this process's network namespace: TCP and UDP
 // (IPv4 and IPv6) and unix stream sockets.
 func diagListeners() ([]diagListener, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	s, err := openDiag()
 	if err != nil {
-		return nil, fmt.Errorf("sock_diag socket: %w", err)
+		return nil, err
 	}
-	defer unix.Close(fd)
-	queries := []diagQuery{
-		{diagRequest(unix.AF_INET, unix.IPPROTO_TCP, 1), parseDiag},
-		{diagRequest(unix.AF_INET6, unix.IPPROTO_TCP, 2), parseDiag},
-		{diagRequest(unix.AF_INET, unix.IPPROTO_UDP, 3), parseDiag},
-		{diagRequest(unix.AF_INET6, unix.IPPROTO_UDP, 4), parseDiag},
-		{unixDiagRequest(5), parseUnixDiag},
-	}
+	defer s.Close()
 	var all []diagListener
-	buf := make([]byte, 64<<10)
-	for _, q := range queries {
-		if err := unix.Sendto(fd, q.req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			return nil, fmt.Errorf("sock_diag request: %w", err)
+	for i, table := range netTables {
+		found, err := s.dump(table, uint32(i+1))
+		if err != nil {
+			return nil, err
 		}
-		for done := false; !done; {
-			n, _, err := unix.Recvfrom(fd, buf, 0)
-			if err != nil {
-				return nil, fmt.Errorf("sock_diag reply: %w", err)
-			}
-			var found []diagListener
-			found, done, err = q.parse(buf[:n])
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, found...)
-		}
+		all = append(all, found...)
 	}
 	return all, nil
 }

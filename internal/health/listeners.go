@@ -65,17 +65,24 @@ func Listeners(pid int) ([]Listener, error) {
 // it answers, table by table, so that a kernel without one *_diag module (not built, or not
 // loadable here) costs a table read for that kind of socket only.
 func netListeners(pid int, inodes map[string]bool) ([]Listener, error) {
-	diag := diagSocket(-1)
-	if sameNS(pid, "net") {
-		if s, err := openDiag(); err == nil {
-			diag = s
-			defer s.Close()
-		}
+	if !sameNS(pid, "net") {
+		return collectListeners(pid, inodes, nil)
 	}
+	s, err := openDiag()
+	if err != nil {
+		return collectListeners(pid, inodes, nil)
+	}
+	defer s.Close()
+	return collectListeners(pid, inodes, s.dump)
+}
+
+// collectListeners asks dump for each table's listeners and reads the table where dump is nil
+// or fails.
+func collectListeners(pid int, inodes map[string]bool, dump func(table string, seq uint32) ([]diagListener, error)) ([]Listener, error) {
 	var ls []Listener
 	for i, table := range netTables {
-		if diag >= 0 {
-			if found, err := diag.dump(table, uint32(i+1)); err == nil {
+		if dump != nil {
+			if found, err := dump(table, uint32(i+1)); err == nil {
 				for _, d := range found {
 					if inodes[fmtInode(d.inode)] {
 						ls = append(ls, d.l)

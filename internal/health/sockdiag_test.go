@@ -2,6 +2,7 @@ package health
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -103,6 +104,33 @@ func TestListenersFromSockDiagAndFromTablesAgree(t *testing.T) {
 	got, err := Listeners(os.Getpid())
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("Listeners = %v, %v; want %v", got, err, want)
+	}
+}
+
+// A sock_diag dump that fails (its *_diag module missing) costs that table's read only, and the
+// listeners are the same.
+func TestListenersFallBackToTheTableOfADumpThatFails(t *testing.T) {
+	want := listenAndConnect(t, 0)
+	inodes, err := socketInodes(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := openDiag()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var asked []string
+	got, err := collectListeners(os.Getpid(), inodes, func(table string, seq uint32) ([]diagListener, error) {
+		asked = append(asked, table)
+		if table == "udp" || table == "unix" {
+			return nil, errors.New("sock_diag: no such file or directory")
+		}
+		return s.dump(table, seq)
+	})
+	sortListeners(got)
+	if err != nil || !slices.Equal(got, want) || !slices.Equal(asked, netTables) {
+		t.Fatalf("with udp and unix dumps failing: %v, %v (asked %v); want %v", got, err, asked, want)
 	}
 }
 

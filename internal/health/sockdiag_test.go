@@ -134,13 +134,15 @@ func TestListenersFallBackToTheTableOfADumpThatFails(t *testing.T) {
 	}
 }
 
+// nlmsg is a netlink message of typ carrying data, as sock_diag replies.
+func nlmsg(typ uint16, data []byte) []byte {
+	b := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(data))
+	binary.NativeEndian.PutUint32(b, uint32(unix.SizeofNlMsghdr+len(data)))
+	binary.NativeEndian.PutUint16(b[4:], typ)
+	return append(b, data...)
+}
+
 func TestParseDiagReadsListenersAndErrors(t *testing.T) {
-	msg := func(typ uint16, data []byte) []byte {
-		b := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(data))
-		binary.NativeEndian.PutUint32(b, uint32(unix.SizeofNlMsghdr+len(data)))
-		binary.NativeEndian.PutUint16(b[4:], typ)
-		return append(b, data...)
-	}
 	sock := func(family, state uint8, ip []byte, port uint16, inode uint32) []byte {
 		d := make([]byte, sizeofDiagMsg)
 		d[0], d[1] = family, state
@@ -150,11 +152,11 @@ func TestParseDiagReadsListenersAndErrors(t *testing.T) {
 		return d
 	}
 	dump := slices.Concat(
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET, tcpStateListen, []byte{127, 0, 0, 1}, 8080, 7)),
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET6, tcpStateListen, make([]byte, 16), 443, 8)),
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET, 1, []byte{127, 0, 0, 1}, 8080, 9)), // established
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET, tcpStateClose, []byte{0, 0, 0, 0}, 5353, 10)),
-		msg(unix.NLMSG_DONE, make([]byte, 4)),
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET, tcpStateListen, []byte{127, 0, 0, 1}, 8080, 7)),
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET6, tcpStateListen, make([]byte, 16), 443, 8)),
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET, 1, []byte{127, 0, 0, 1}, 8080, 9)), // established
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(unix.AF_INET, tcpStateClose, []byte{0, 0, 0, 0}, 5353, 10)),
+		nlmsg(unix.NLMSG_DONE, make([]byte, 4)),
 	)
 	found, done, err := parseDiag(dump)
 	if err != nil || !done {
@@ -167,10 +169,10 @@ func TestParseDiagReadsListenersAndErrors(t *testing.T) {
 	errno := make([]byte, 4)
 	eacces := -int32(unix.EACCES)
 	binary.NativeEndian.PutUint32(errno, uint32(eacces))
-	if _, _, err := parseDiag(msg(unix.NLMSG_ERROR, errno)); err == nil || err.Error() != "sock_diag: permission denied" {
+	if _, _, err := parseDiag(nlmsg(unix.NLMSG_ERROR, errno)); err == nil || err.Error() != "sock_diag: permission denied" {
 		t.Errorf("error reply: %v", err)
 	}
-	if _, _, err := parseDiag(msg(unix.SOCK_DIAG_BY_FAMILY, make([]byte, 10))); err == nil {
+	if _, _, err := parseDiag(nlmsg(unix.SOCK_DIAG_BY_FAMILY, make([]byte, 10))); err == nil {
 		t.Errorf("short message accepted")
 	}
 }
@@ -192,18 +194,12 @@ func TestParseUnixDiagReadsNamedListeners(t *testing.T) {
 		binary.NativeEndian.PutUint32(d[4:], inode)
 		return slices.Concat(append([][]byte{d}, attrs...)...)
 	}
-	msg := func(typ uint16, data []byte) []byte {
-		b := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(data))
-		binary.NativeEndian.PutUint32(b, uint32(unix.SizeofNlMsghdr+len(data)))
-		binary.NativeEndian.PutUint16(b[4:], typ)
-		return append(b, data...)
-	}
 	dump := slices.Concat(
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(tcpStateListen, 7, attr(5, []byte{1, 2, 3}), attr(unixDiagName, []byte("/run/x.sock\x00")))),
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(tcpStateListen, 8, attr(unixDiagName, []byte("\x00abstract")))),
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(tcpStateListen, 9)), // unnamed: not dialable
-		msg(unix.SOCK_DIAG_BY_FAMILY, sock(1, 10, attr(unixDiagName, []byte("/run/peer.sock")))),
-		msg(unix.NLMSG_DONE, make([]byte, 4)),
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(tcpStateListen, 7, attr(5, []byte{1, 2, 3}), attr(unixDiagName, []byte("/run/x.sock\x00")))),
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(tcpStateListen, 8, attr(unixDiagName, []byte("\x00abstract")))),
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(tcpStateListen, 9)), // unnamed: not dialable
+		nlmsg(unix.SOCK_DIAG_BY_FAMILY, sock(1, 10, attr(unixDiagName, []byte("/run/peer.sock")))),
+		nlmsg(unix.NLMSG_DONE, make([]byte, 4)),
 	)
 	found, done, err := parseUnixDiag(dump)
 	if err != nil || !done {
@@ -215,10 +211,10 @@ func TestParseUnixDiagReadsNamedListeners(t *testing.T) {
 	}
 	bad := sock(tcpStateListen, 7, attr(unixDiagName, []byte("/x")))
 	binary.NativeEndian.PutUint16(bad[sizeofUnixDiagMsg:], 200) // longer than the message
-	if _, _, err := parseUnixDiag(msg(unix.SOCK_DIAG_BY_FAMILY, bad)); err == nil {
+	if _, _, err := parseUnixDiag(nlmsg(unix.SOCK_DIAG_BY_FAMILY, bad)); err == nil {
 		t.Errorf("attribute past the message's end accepted")
 	}
-	if _, _, err := parseUnixDiag(msg(unix.SOCK_DIAG_BY_FAMILY, make([]byte, 10))); err == nil {
+	if _, _, err := parseUnixDiag(nlmsg(unix.SOCK_DIAG_BY_FAMILY, make([]byte, 10))); err == nil {
 		t.Errorf("short message accepted")
 	}
 }

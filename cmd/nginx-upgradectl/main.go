@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -166,7 +165,7 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	if cmd == "status" {
 		return f
 	}
-	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build (repeatable)")
+	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build, http(s)://host/uri or http://unix:/path/to.sock:/uri (repeatable)")
 	if cmd == "upgrade" || cmd == "reload" {
 		fs.DurationVar(&f.soak, "soak", 10*time.Second, "how long the new build serves alone, watched, before the old master quits")
 	}
@@ -315,8 +314,8 @@ type urlList []string
 
 func (u *urlList) String() string { return strings.Join(*u, ",") }
 func (u *urlList) Set(s string) error {
-	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
-		return errors.New("want an http:// or https:// URL")
+	if _, err := health.ParseURL(s); err != nil {
+		return err
 	}
 	*u = append(*u, s)
 	return nil

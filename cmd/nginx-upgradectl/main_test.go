@@ -305,6 +305,11 @@ func TestBadFlagsAreRefusedBeforeAnythingRuns(t *testing.T) {
 		{"health not http", []string{"upgrade", "--health", "ftp://localhost/"}, "want an http:// or https:// URL"},
 		{"health a bare host", []string{"rollback", "--health", "localhost:80"}, "want an http:// or https:// URL"},
 		{"health without a value", []string{"upgrade", "--json", "--health"}, "flag needs an argument: -health"},
+		{"health unix relative", []string{"upgrade", "--health", "http://unix:run/nginx.sock:/health"}, `socket path "run/nginx.sock" is not absolute (want http://unix:/path/to.sock:/uri)`},
+		{"health unix no path", []string{"reload", "--health", "http://unix::/health"}, "no socket path after unix:"},
+		{"health unix uri", []string{"commit", "--health", "http://unix:/run/nginx.sock:health"}, "the URI after the socket path must start with /"},
+		{"health unix https", []string{"upgrade", "--health", "https://unix:/run/nginx.sock:/"}, "https over a unix socket is not supported"},
+		{"health nginx's bare unix", []string{"upgrade", "--health", "unix:/run/nginx.sock:/health"}, "or http://unix:/path/to.sock:/uri"},
 		{"json with a value", []string{"status", "--json=maybe"}, `invalid boolean value "maybe" for -json`},
 		{"undefined flag", []string{"upgrade", "--force"}, "flag provided but not defined: -force"},
 		{"upgrade's flag on commit", []string{"commit", "--binary", "/usr/sbin/nginx"}, "flag provided but not defined: -binary"},
@@ -330,6 +335,17 @@ func TestBadFlagsAreRefusedBeforeAnythingRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A health URL over a unix socket parses: the run goes on to find the master (and is refused for
+// the missing pid file, not for the URL).
+func TestHealthURLOverAUnixSocketIsAccepted(t *testing.T) {
+	e := newEnv(t)
+	r := e.run("upgrade", "--pid-file", e.missingPidFile(), "--health", "http://unix:/run/nginx.sock:/health", "--health", "http://127.0.0.1/", "--json")
+	got := checkRefusedJSON(t, "upgrade", r)
+	if !strings.Contains(got.Error, "pid file") || strings.Contains(got.Error, "health") {
+		t.Fatalf("want a refusal for the pid file; got %v", r)
 	}
 }
 

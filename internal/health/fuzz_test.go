@@ -1,13 +1,15 @@
 package health
 
-// Fuzz targets for the /proc/net/tcp{,6} parser. Seed corpora (real tables) are in
+// Fuzz targets for the /proc/net/tcp{,6} parser and the --health URL parser. Seed corpora (real tables) are in
 // testdata/fuzz/<FuzzName>/; testdata/fuzz.sh at the repository root fuzzes each target briefly.
 
 import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,9 +25,12 @@ func FuzzParseListeners(f *testing.F) {
 		for _, i := range strings.Fields(inodes) {
 			mine[i] = true
 		}
-		addrs, err := parseListeners(strings.NewReader(table), mine)
-		for _, a := range addrs {
-			if err := checkDialable(a); err != nil {
+		ls, err := parseListeners(strings.NewReader(table), mine, "tcp")
+		var addrs []string
+		for _, l := range ls {
+			a := l.Addr
+			addrs = append(addrs, a)
+			if err := checkDialable(a); err != nil || l.Network != "tcp" {
 				t.Fatalf("parseListeners(%q, %q) returned %q: %v", table, inodes, a, err)
 			}
 		}
@@ -118,4 +123,34 @@ func checkDialable(addr string) error {
 		return fmt.Errorf("host %q is a wildcard, not dialable", host)
 	}
 	return nil
+}
+
+// FuzzParseURL: ParseURL never panics; what it accepts is a URL net/http can request, and over a
+// unix socket an absolute path short enough for a socket address. And for any socket path and
+// URI written as nginx's proxy_pass writes them (http://unix:PATH:URI, PATH absolute without a
+// colon or NUL, URI starting with /) it returns that path, and that URI on localhost.
+func FuzzParseURL(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s, path, uri string) {
+		if u, err := ParseURL(s); err == nil {
+			if _, err := http.NewRequest(http.MethodGet, u.URL, nil); err != nil {
+				t.Fatalf("ParseURL(%q) = %+v: not requestable: %v", s, u, err)
+			}
+			if u.Socket != "" && (!strings.HasPrefix(u.Socket, "/") || len(u.Socket) > maxSocketPath || strings.ContainsAny(u.Socket, ":\x00")) {
+				t.Fatalf("ParseURL(%q) = %+v: bad socket path", s, u)
+			}
+		}
+
+		if !strings.HasPrefix(path, "/") || len(path) > maxSocketPath || strings.ContainsAny(path, ":\x00") ||
+			!strings.HasPrefix(uri, "/") {
+			return
+		}
+		if _, err := url.Parse("http://localhost" + uri); err != nil {
+			return
+		}
+		in := "http://unix:" + path + ":" + uri
+		got, err := ParseURL(in)
+		if err != nil || got.Socket != path || got.URL != "http://localhost"+uri {
+			t.Fatalf("ParseURL(%q) = %+v, %v; want socket %q, url http://localhost%s", in, got, err, path, uri)
+		}
+	})
 }

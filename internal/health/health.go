@@ -15,20 +15,24 @@ import (
 
 // Checker runs the checks. The zero value checks listeners only.
 type Checker struct {
-	URLs []string
+	URLs []string // as ParseURL reads them
 }
 
-// Check dials every TCP socket the master listens on and fetches every URL.
+// Check dials every TCP and unix socket the master listens on and fetches every URL. UDP
+// sockets are not dialled (nothing accepts on them); the master holding them bound is enough.
 func (c Checker) Check(ctx context.Context, master int) error {
-	addrs, err := Listeners(master)
+	ls, err := Listeners(master)
 	if err != nil {
 		return err
 	}
-	if len(addrs) == 0 {
-		return fmt.Errorf("master %d has no listening TCP sockets", master)
+	if len(ls) == 0 {
+		return fmt.Errorf("master %d has no listening sockets (TCP, UDP or unix)", master)
 	}
-	for _, a := range addrs {
-		if err := Accepts(ctx, a); err != nil {
+	for _, l := range ls {
+		if !l.Dialled() {
+			continue
+		}
+		if err := Accepts(ctx, l); err != nil {
 			return err
 		}
 	}
@@ -40,38 +44,49 @@ func (c Checker) Check(ctx context.Context, master int) error {
 	return nil
 }
 
-// Accepts reports whether a TCP connection to addr is accepted.
-func Accepts(ctx context.Context, addr string) error {
+// Accepts reports whether a connection to the stream listener l is accepted.
+func Accepts(ctx context.Context, l Listener) error {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, l.Network, l.Addr)
 	if err != nil {
-		return fmt.Errorf("listener %s does not accept: %w", addr, err)
+		return fmt.Errorf("listener %s does not accept: %w", l, err)
 	}
 	return conn.Close()
 }
 
-// Get fetches url on a new connection and wants a 2xx or 3xx answer with its whole body.
-// Redirects are not followed: a 3xx is the server answering.
-func Get(ctx context.Context, url string) error {
+// Get fetches rawURL (see ParseURL) on a new connection and wants a 2xx or 3xx answer with its
+// whole body. Redirects are not followed: a 3xx is the server answering.
+func Get(ctx context.Context, rawURL string) error {
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{DisableKeepAlives: true}
+	if u.Socket != "" {
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", u.Socket)
+		}
+	}
 	client := &http.Client{
-		Transport:     &http.Transport{DisableKeepAlives: true},
+		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.URL, nil)
 	if err != nil {
-		return fmt.Errorf("health url %s: %w", url, err)
+		return fmt.Errorf("health url %s: %w", rawURL, err)
 	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("health url %s: %w", url, err)
+		return fmt.Errorf("health url %s: %w", rawURL, err)
 	}
 	defer resp.Body.Close()
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return fmt.Errorf("health url %s: reading body: %w", url, err)
+		return fmt.Errorf("health url %s: reading body: %w", rawURL, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return fmt.Errorf("health url %s answered %s after %s", url, resp.Status, time.Since(start).Round(time.Millisecond))
+		return fmt.Errorf("health url %s answered %s after %s", rawURL, resp.Status, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }

@@ -7,56 +7,136 @@ import (
 	"io"
 	"net"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// tcpListen is the socket state LISTEN in /proc/net/tcp.
-const tcpListen = "0A"
+// Listener is a socket an nginx master listens on.
+type Listener struct {
+	// Network is tcp or unix (dialled by the checks), or udp (listed only: a datagram socket
+	// accepts no connection to prove it serves).
+	Network string `json:"network"`
+	// Addr is host:port, a wildcard given as loopback where it is dialled, or a unix socket's
+	// path (an abstract name with a leading @).
+	Addr string `json:"address"`
+}
 
-// Listeners returns dialable addresses of the TCP sockets pid listens on. Wildcard addresses are
-// dialled on loopback. Sockets are matched by inode between /proc/PID/fd and the listening sockets
-// of pid's network namespace: asked of the kernel (sock_diag) when that is this process's, else
-// read from pid's own network tables, so this works for an nginx in a container too.
-func Listeners(pid int) ([]string, error) {
+func (l Listener) String() string { return l.Network + " " + l.Addr }
+
+// Dialled reports whether the checks dial l: stream sockets accept connections.
+func (l Listener) Dialled() bool { return l.Network != "udp" }
+
+// tcpListen and udpBound are the socket states, in /proc/net/{tcp,udp}, of a listening TCP socket
+// and of a bound, unconnected UDP socket; unixAcceptCon is the flag of a listening unix socket in
+// /proc/net/unix (__SO_ACCEPTCON).
+const (
+	tcpListen     = "0A"
+	udpBound      = "07"
+	unixAcceptCon = 1 << 16
+)
+
+// Listeners returns the sockets pid listens on (TCP, UDP and unix stream), sorted. Sockets are
+// matched by inode between /proc/PID/fd and the listening sockets of pid's network namespace:
+// asked of the kernel (sock_diag) when that is this process's, else read from pid's own network
+// tables, so this works for an nginx in a container too. A unix socket's path is reached through
+// /proc/PID/root when pid is in another mount namespace.
+func Listeners(pid int) ([]Listener, error) {
 	inodes, err := socketInodes(pid)
 	if err != nil {
 		return nil, err
 	}
-	if sameNetNS(pid) {
-		// Without sock_diag (inet_diag not built, or not loadable here) the tables still work.
-		if all, err := diagListeners(); err == nil {
-			var addrs []string
-			for _, l := range all {
-				if inodes[fmtInode(l.inode)] {
-					addrs = append(addrs, l.addr)
-				}
+	ls, err := netListeners(pid, inodes)
+	if err != nil {
+		return nil, err
+	}
+	if !sameNS(pid, "mnt") {
+		for i, l := range ls {
+			if l.Network == "unix" && strings.HasPrefix(l.Addr, "/") {
+				ls[i].Addr = fmt.Sprintf("/proc/%d/root%s", pid, l.Addr)
 			}
-			sort.Strings(addrs)
-			return addrs, nil
 		}
 	}
-	return tableListeners(pid, inodes)
+	sortListeners(ls)
+	return ls, nil
 }
 
-// tableListeners finds the listeners among inodes in /proc/PID/net/tcp and tcp6.
-func tableListeners(pid int, inodes map[string]bool) ([]string, error) {
-	var addrs []string
-	for _, table := range []string{"tcp", "tcp6"} {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNoNetNS, err)
-		}
-		found, err := parseListeners(f, inodes)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("parse /proc/%d/net/%s: %w", pid, table, err)
-		}
-		addrs = append(addrs, found...)
+// netListeners finds the listeners among inodes in pid's network namespace: from sock_diag where
+// it answers, table by table, so that a kernel without one *_diag module (not built, or not
+// loadable here) costs a table read for that kind of socket only.
+func netListeners(pid int, inodes map[string]bool) ([]Listener, error) {
+	if !sameNS(pid, "net") {
+		return collectListeners(pid, inodes, nil)
 	}
-	sort.Strings(addrs)
-	return addrs, nil
+	s, err := openDiag()
+	if err != nil {
+		return collectListeners(pid, inodes, nil)
+	}
+	defer s.Close()
+	return collectListeners(pid, inodes, s.dump)
+}
+
+// collectListeners asks dump for each table's listeners and reads the table where dump is nil
+// or fails.
+func collectListeners(pid int, inodes map[string]bool, dump func(table string, seq uint32) ([]diagListener, error)) ([]Listener, error) {
+	var ls []Listener
+	for i, table := range netTables {
+		if dump != nil {
+			if found, err := dump(table, uint32(i+1)); err == nil {
+				for _, d := range found {
+					if inodes[fmtInode(d.inode)] {
+						ls = append(ls, d.l)
+					}
+				}
+				continue
+			}
+		}
+		found, err := readTable(pid, inodes, table)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, found...)
+	}
+	return ls, nil
+}
+
+func sortListeners(ls []Listener) {
+	slices.SortFunc(ls, func(a, b Listener) int {
+		return strings.Compare(a.String(), b.String())
+	})
+}
+
+// tableListeners finds the listeners among inodes in /proc/PID/net/{tcp,tcp6,udp,udp6,unix}.
+func tableListeners(pid int, inodes map[string]bool) ([]Listener, error) {
+	var ls []Listener
+	for _, table := range netTables {
+		found, err := readTable(pid, inodes, table)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, found...)
+	}
+	sortListeners(ls)
+	return ls, nil
+}
+
+// readTable finds the listeners among inodes in /proc/PID/net/<table>.
+func readTable(pid int, inodes map[string]bool, table string) ([]Listener, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoNetNS, err)
+	}
+	defer f.Close()
+	var found []Listener
+	if table == "unix" {
+		found, err = parseUnixListeners(f, inodes)
+	} else {
+		found, err = parseListeners(f, inodes, strings.TrimSuffix(table, "6"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse /proc/%d/net/%s: %w", pid, table, err)
+	}
+	return found, nil
 }
 
 // fmtInode writes an inode as /proc/PID/fd's socket:[N] links do.
@@ -81,23 +161,57 @@ func socketInodes(pid int) (map[string]bool, error) {
 	return inodes, nil
 }
 
-// parseListeners reads a /proc/net/tcp{,6} table and returns the listening sockets among inodes.
-func parseListeners(r io.Reader, inodes map[string]bool) ([]string, error) {
-	var addrs []string
+// parseListeners reads a /proc/net/{tcp,udp}{,6} table of network ("tcp" or "udp") and returns
+// the listening sockets among inodes.
+func parseListeners(r io.Reader, inodes map[string]bool, network string) ([]Listener, error) {
+	state := tcpListen
+	if network == "udp" {
+		state = udpBound
+	}
+	var ls []Listener
 	sc := bufio.NewScanner(r)
 	sc.Scan() // header
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 10 || f[3] != tcpListen || !inodes[f[9]] {
+		if len(f) < 10 || f[3] != state || !inodes[f[9]] {
 			continue
 		}
 		addr, err := parseAddr(f[1])
 		if err != nil {
 			return nil, err
 		}
-		addrs = append(addrs, addr)
+		ls = append(ls, Listener{Network: network, Addr: addr})
 	}
-	return addrs, sc.Err()
+	return ls, sc.Err()
+}
+
+// parseUnixListeners reads /proc/net/unix ("Num RefCount Protocol Flags Type St Inode Path") and
+// returns the listening sockets among inodes that have a path. The path is the rest of the line
+// after the inode: it may hold spaces.
+func parseUnixListeners(r io.Reader, inodes map[string]bool) ([]Listener, error) {
+	var ls []Listener
+	sc := bufio.NewScanner(r)
+	sc.Scan() // header
+	for sc.Scan() {
+		rest := sc.Text()
+		var f []string
+		for range 7 {
+			var field string
+			field, rest, _ = strings.Cut(strings.TrimLeft(rest, " "), " ")
+			f = append(f, field)
+		}
+		if rest == "" || !inodes[f[6]] {
+			continue
+		}
+		flags, err := strconv.ParseUint(f[3], 16, 32)
+		if err != nil {
+			return nil, fmt.Errorf("bad flags %q of unix socket %s", f[3], f[6])
+		}
+		if flags&unixAcceptCon != 0 {
+			ls = append(ls, Listener{Network: "unix", Addr: rest})
+		}
+	}
+	return ls, sc.Err()
 }
 
 // parseAddr decodes "0100007F:1F90" (IPv4) or 32 hex digits and a port (IPv6). The kernel prints

@@ -1,6 +1,8 @@
 package health
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,20 +20,54 @@ const tcp6Table = `  sl  local_address                         remote_address   
    1: 00000000000000000000000001000000:1F91 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1005 1 0000000000000000 100 0 0 10 0
 `
 
+// Captured from /proc/PID/net/udp of an nginx with `listen 127.0.0.1:5353 udp;` in a stream
+// block (1006), beside a connected UDP socket (state 01) and another process's bound one.
+const udpTable = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  127: 0100007F:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1006 2 0000000000000000 0
+  300: 0100007F:D8F2 0100007F:0035 01 00000000:00000000 00:00000000 00000000     0        0 1007 2 0000000000000000 0
+  301: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 9998 2 0000000000000000 0
+`
+
+// Captured from /proc/PID/net/unix of an nginx with `listen unix:/run/nginx test.sock;` (1008,
+// flags __SO_ACCEPTCON, a path with a space), its master–worker channels (unnamed socketpairs),
+// a connected syslog socket, and an abstract listener (@nginx-abstract, 1011).
+const unixTable = `Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 1008 /run/nginx test.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 1009
+0000000000000000: 00000002 00000000 00000000 0002 01 1010 /dev/log
+0000000000000000: 00000002 00000000 00010000 0001 01 1011 @nginx-abstract
+0000000000000000: 00000002 00000000 00010000 0001 01 9997 /run/other.sock
+`
+
 func TestListenersAreTheMastersListeningSocketsOnly(t *testing.T) {
-	mine := map[string]bool{"1001": true, "1002": true, "1003": true, "1004": true, "1005": true}
-	v4, err := parseListeners(strings.NewReader(tcpTable), mine)
+	mine := map[string]bool{}
+	for i := 1001; i <= 1011; i++ {
+		mine[fmt.Sprint(i)] = true
+	}
+	var got []Listener
+	for _, tb := range []struct{ table, network string }{{tcpTable, "tcp"}, {tcp6Table, "tcp"}, {udpTable, "udp"}} {
+		ls, err := parseListeners(strings.NewReader(tb.table), mine, tb.network)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ls...)
+	}
+	ls, err := parseUnixListeners(strings.NewReader(unixTable), mine)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v6, err := parseListeners(strings.NewReader(tcp6Table), mine)
-	if err != nil {
-		t.Fatal(err)
+	got = append(got, ls...)
+	want := []Listener{{"tcp", "127.0.0.1:8080"}, {"tcp", "127.0.0.1:80"}, {"tcp", "[::1]:443"}, {"tcp", "[::1]:8081"},
+		{"udp", "127.0.0.1:5353"}, {"unix", "/run/nginx test.sock"}, {"unix", "@nginx-abstract"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
-	got := strings.Join(append(v4, v6...), " ")
-	want := "127.0.0.1:8080 127.0.0.1:80 [::1]:443 [::1]:8081"
-	if got != want {
-		t.Fatalf("got %s, want %s", got, want)
+}
+
+func TestParseUnixListenersRejectsBadFlags(t *testing.T) {
+	table := "Num RefCount Protocol Flags Type St Inode Path\n0: 00000002 00000000 0001000Z 0001 01 1008 /run/x.sock\n"
+	if _, err := parseUnixListeners(strings.NewReader(table), map[string]bool{"1008": true}); err == nil {
+		t.Fatal("bad flags accepted")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
@@ -39,6 +40,9 @@ type MasterStatus struct {
 	// that were deleted or replaced on disk; StaleError says why they could not be read.
 	Stale      []StaleFile `json:"stale_files"`
 	StaleError string      `json:"stale_files_error,omitempty"`
+	// Listeners are the sockets the master listens on (TCP, UDP, unix); the checks dial all but UDP.
+	Listeners      []health.Listener `json:"listeners"`
+	ListenersError string            `json:"listeners_error,omitempty"`
 }
 
 // StaleFile is a file of code that processes run though their path names another file now, or none.
@@ -116,6 +120,11 @@ func masterStatus(ctx context.Context, role string, m nginx.Master) MasterStatus
 			ms.Stale = append(ms.Stale, StaleFile{Path: f.Path, Kind: f.Kind, Deleted: f.Deleted, Pids: f.Pids})
 		}
 	}
+	ls, err := health.Listeners(m.Pid)
+	if err != nil {
+		ms.ListenersError = err.Error()
+	}
+	ms.Listeners = append([]health.Listener{}, ls...) // a list, never null
 	ms.Version, _ = nginx.Version(ctx, fmt.Sprintf("/proc/%d/exe", m.Pid))
 	serving, stopping, _ := nginx.Workers(m.Pid)
 	for _, w := range serving {
@@ -181,6 +190,7 @@ func (st Status) Write(w io.Writer) {
 		if m.StaleError != "" {
 			fmt.Fprintf(w, "stale:    not known: %s\n", m.StaleError)
 		}
+		writeListeners(w, m)
 	}
 	if d := st.OnDisk; d != nil {
 		if d.Error != "" {
@@ -196,6 +206,30 @@ func (st Status) Write(w io.Writer) {
 		fmt.Fprintln(w, "next:     the binary on disk differs from the running one; run upgrade")
 	case st.ReexecPending:
 		fmt.Fprintln(w, "next:     re-exec pending: nginx runs code replaced on disk (see stale); run upgrade to re-execute it live")
+	}
+}
+
+// writeListeners prints a master's listening sockets, one line each network, UDP marked as not
+// dialled.
+func writeListeners(w io.Writer, m MasterStatus) {
+	if m.ListenersError != "" {
+		fmt.Fprintf(w, "listen:   not known: %s\n", m.ListenersError)
+	}
+	for _, network := range []string{"tcp", "unix", "udp"} {
+		var addrs []string
+		for _, l := range m.Listeners {
+			if l.Network == network {
+				addrs = append(addrs, l.Addr)
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		note := ""
+		if network == "udp" {
+			note = " (listed, not dialled by the checks)"
+		}
+		fmt.Fprintf(w, "listen:   %s %s%s\n", network, strings.Join(addrs, " "), note)
 	}
 }
 

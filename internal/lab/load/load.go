@@ -47,8 +47,9 @@ func checkLoopback(ctx context.Context, rawURL string) error {
 // newClient returns a client that opens a new connection per request, never follows
 // redirects (a 3xx is an answer), never uses a proxy (a zero Transport ignores
 // HTTP_PROXY), and dials loopback only, so a DNS answer that changes after checkLoopback
-// cannot send load elsewhere. With netns set, it dials from inside that network namespace.
-func newClient(netns string) *http.Client {
+// cannot send load elsewhere. With netns set, it dials from inside that network namespace;
+// with socket set, it connects to that unix socket whatever the URL's host (local by nature).
+func newClient(netns, socket string) *http.Client {
 	d := &net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -60,7 +61,13 @@ func newClient(netns string) *http.Client {
 		return nil
 	}}
 	dial := d.DialContext
-	if netns != "" {
+	switch {
+	case socket != "":
+		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var unixDialer net.Dialer
+			return unixDialer.DialContext(ctx, "unix", socket)
+		}
+	case netns != "":
 		dial = func(ctx context.Context, network, address string) (net.Conn, error) {
 			return dialIn(ctx, netns, d, network, address)
 		}

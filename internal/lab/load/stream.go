@@ -16,6 +16,7 @@ type StreamConfig struct {
 	Timeout time.Duration // per request, e.g. 2s
 	Max     int           // optional upper bound on requests (0 = until Stop/ctx)
 	NetNS   string        // network namespace to send from, e.g. /proc/PID/ns/net ("" = this one)
+	Socket  string        // a unix socket to send to (URL then names the host header), "" for TCP
 }
 
 // Stream is an open-loop, fixed-rate HTTP request stream: request i is sent at start+i/rate
@@ -51,7 +52,7 @@ func StartStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stream{
 		cfg:    cfg,
-		client: newClient(cfg.NetNS),
+		client: newClient(cfg.NetNS, cfg.Socket),
 		start:  time.Now(),
 		cancel: cancel,
 		done:   make(chan struct{}),

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -31,7 +32,9 @@ type Nginx struct {
 	Dir     string
 	Binary  string // Dir/sbin/nginx: the path nginx re-executes on USR2
 	PidFile string
-	Port    int
+	Port    int    // the TCP port on loopback (0 with Config.NoTCP)
+	Socket  string // the unix socket nginx also listens on (Config.Unix), else ""
+	UDPPort int    // the loopback UDP port of the stream server (Config.UDP), else 0
 	SlowSHA string // sha256 of /slow/big.bin
 	Workers int
 	fg      *exec.Cmd
@@ -45,6 +48,10 @@ type Config struct {
 	// an env directive each, so that a master started by USR2 has it too (nginx clears the rest).
 	Modules []string
 	Env     []string
+	// Unix makes the site listen on the unix socket Dir/nginx.sock too; NoTCP drops its TCP
+	// listener (with Unix: a unix-only nginx). UDP adds a stream server on a loopback UDP port
+	// that answers each datagram with "pong\n" (ngx_stream_module must be in Modules).
+	Unix, NoTCP, UDP bool
 }
 
 var confTmpl = template.Must(template.New("nginx.conf").Parse(`{{range .Modules}}load_module {{.}};
@@ -63,24 +70,44 @@ http {
     uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
     scgi_temp_path {{.Dir}}/tmp/scgi;
     server {
-        listen 127.0.0.1:{{.Port}} backlog=4096;
-        root {{.Dir}}/html;
+{{if .Port}}        listen 127.0.0.1:{{.Port}} backlog=4096;
+{{end}}{{if .Socket}}        listen unix:{{.Socket}} backlog=4096;
+{{end}}        root {{.Dir}}/html;
         location = /health { return 200 "ok\n"; }
         location /slow/ { limit_rate {{.SlowRate}}; }
     }
 }
-`))
+{{if .UDPPort}}stream {
+    server {
+        listen 127.0.0.1:{{.UDPPort}} udp;
+        return "pong\n";
+    }
+}
+{{end}}`))
 
 // Setup creates a prefix in dir with build installed as sbin/nginx; it does not start nginx.
 func Setup(dir, build string, cfg Config) (*Nginx, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	if cfg.NoTCP && !cfg.Unix {
+		return nil, errors.New("testbed: a site without TCP needs Unix")
 	}
-	n := &Nginx{Dir: dir, Binary: filepath.Join(dir, "sbin/nginx"), PidFile: filepath.Join(dir, "nginx.pid"), Port: port, Workers: cfg.Workers}
+	n := &Nginx{Dir: dir, Binary: filepath.Join(dir, "sbin/nginx"), PidFile: filepath.Join(dir, "nginx.pid"), Workers: cfg.Workers}
+	var err error
+	if !cfg.NoTCP {
+		if n.Port, err = freePort("tcp"); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.UDP {
+		if n.UDPPort, err = freePort("udp"); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Unix {
+		n.Socket = filepath.Join(dir, "nginx.sock")
+	}
 	for _, d := range []string{"sbin", "logs", "tmp", "html/slow"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
@@ -102,8 +129,8 @@ func Setup(dir, build string, cfg Config) (*Nginx, error) {
 		name, _, _ := strings.Cut(e, "=")
 		envNames = append(envNames, name)
 	}
-	err = confTmpl.Execute(f, map[string]any{"Dir": dir, "Port": port, "Workers": cfg.Workers, "SlowRate": SlowRate,
-		"Modules": cfg.Modules, "EnvNames": envNames})
+	err = confTmpl.Execute(f, map[string]any{"Dir": dir, "Port": n.Port, "Socket": n.Socket, "UDPPort": n.UDPPort,
+		"Workers": cfg.Workers, "SlowRate": SlowRate, "Modules": cfg.Modules, "EnvNames": envNames})
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +140,29 @@ func Setup(dir, build string, cfg Config) (*Nginx, error) {
 // Conf is the configuration file's path.
 func (n *Nginx) Conf() string { return filepath.Join(n.Dir, "nginx.conf") }
 
-// URL returns the address of path on this nginx.
-func (n *Nginx) URL(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", n.Port, path) }
+// URL returns the address of path on this nginx: over TCP, or, for a unix-only nginx, over its
+// socket as --health takes it.
+func (n *Nginx) URL(path string) string {
+	if n.Port == 0 {
+		return n.UnixURL(path)
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d%s", n.Port, path)
+}
 
-// Site is this nginx as a traffic target.
+// UnixURL returns the address of path over the unix socket, as --health takes it.
+func (n *Nginx) UnixURL(path string) string { return "http://unix:" + n.Socket + ":" + path }
+
+// Site is this nginx as a traffic target: over TCP, or over its socket when it has no TCP.
 func (n *Nginx) Site() Site {
+	if n.Port == 0 {
+		return n.UnixSite()
+	}
 	return Site{Base: fmt.Sprintf("http://127.0.0.1:%d", n.Port), SlowSHA: n.SlowSHA}
+}
+
+// UnixSite is this nginx as a traffic target over its unix socket.
+func (n *Nginx) UnixSite() Site {
+	return Site{Base: "http://localhost", SlowSHA: n.SlowSHA, Socket: n.Socket}
 }
 
 // Install replaces sbin/nginx with build the way dpkg does: write a new file, rename it over the
@@ -160,7 +204,11 @@ func (n *Nginx) waitServing(ctx context.Context) error {
 		if serving, _, _ := nginx.Workers(pid); len(serving) != n.Workers {
 			return false, nil
 		}
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", n.Port))
+		network, addr := "tcp", fmt.Sprintf("127.0.0.1:%d", n.Port)
+		if n.Port == 0 {
+			network, addr = "unix", n.Socket
+		}
+		c, err := net.Dial(network, addr)
 		if err != nil {
 			return false, nil
 		}
@@ -229,7 +277,16 @@ func (n *Nginx) masters() []nginx.Proc {
 	return ms
 }
 
-func freePort() (int, error) {
+// freePort finds a port free on loopback for network ("tcp" or "udp").
+func freePort(network string) (int, error) {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -13,6 +13,7 @@ import (
 // request a new connection), an open-loop stream at a fixed rate with per-request timeouts (the
 // only one that sees stalls), and slow downloads that must arrive whole.
 type Traffic struct {
+	socket string    // Site.Socket
 	start  time.Time // the stream's clock: its records' Start are from here
 	stream *load.Stream
 	wrk    *load.Wrk
@@ -46,6 +47,10 @@ type Site struct {
 	Base    string // e.g. http://127.0.0.1:80
 	SlowSHA string // sha256 of /slow/big.bin
 	NetNS   string // the network namespace whose loopback Base is on ("" = the host's)
+	// Socket, when set, is the unix socket the site is reached on (Base then only names the
+	// Host header). wrk cannot connect to a unix socket: the stream and the downloads go over
+	// it, and there is no wrk.
+	Socket string
 }
 
 // StartTraffic starts all three against site.
@@ -67,20 +72,20 @@ func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, 
 	if cfg.DownloadSize == 0 {
 		cfg.DownloadSize = SlowSize
 	}
-	tr := &Traffic{}
+	tr := &Traffic{socket: site.Socket}
 	var err error
-	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout, NetNS: site.NetNS}); err != nil {
+	if tr.stream, err = load.StartStream(ctx, load.StreamConfig{URL: site.Base + "/", Rate: cfg.Rate, Timeout: cfg.Timeout, NetNS: site.NetNS, Socket: site.Socket}); err != nil {
 		return nil, err
 	}
 	// The stream's clock starts inside StartStream; this is at most microseconds later.
 	tr.start = time.Now()
-	if !cfg.NoWrk {
+	if !cfg.NoWrk && site.Socket == "" {
 		if tr.wrk, err = load.StartWrk(ctx, load.WrkConfig{URL: site.Base + "/", Duration: cfg.WrkDuration, Connections: cfg.WrkConns, Threads: 1, NetNS: site.NetNS}); err != nil {
 			tr.stream.Stop()
 			return nil, err
 		}
 	}
-	file := load.File{URL: site.Base + "/slow/big.bin", Size: cfg.DownloadSize, SHA256: site.SlowSHA, NetNS: site.NetNS}
+	file := load.File{URL: site.Base + "/slow/big.bin", Size: cfg.DownloadSize, SHA256: site.SlowSHA, NetNS: site.NetNS, Socket: site.Socket}
 	if cfg.KeepDownloading {
 		tr.keep = startKeepDownloading(ctx, cfg.Downloads, file)
 	} else {
@@ -96,9 +101,6 @@ func StartTraffic(ctx context.Context, site Site, cfg TrafficConfig) (*Traffic, 
 func downloadTimeout(size int64) time.Duration {
 	return time.Duration(size>>20)*time.Second + time.Minute
 }
-
-// Wrk reports whether wrk runs (TrafficConfig.NoWrk unset).
-func (tr *Traffic) Wrk() bool { return tr.wrk != nil }
 
 // Clock places a wall-clock moment on the stream's timeline, where its records are.
 func (tr *Traffic) Clock(t time.Time) time.Duration { return t.Sub(tr.start) }
@@ -142,8 +144,10 @@ func (k *keepDownloading) wait() []load.DownloadResult {
 	return k.results
 }
 
-// TrafficResult is what the three saw.
+// TrafficResult is what the three saw (the stream and downloads only, for a Site.Socket).
 type TrafficResult struct {
+	Socket    string // the unix socket the traffic went over, without wrk; "" for TCP
+	WrkRan    bool   // false for a Socket or with TrafficConfig.NoWrk
 	Stream    load.StreamResult
 	Wrk       load.WrkResult
 	WrkErr    error
@@ -154,7 +158,7 @@ type TrafficResult struct {
 // same window however early Stop is called; then it waits for the downloads.
 func (tr *Traffic) Stop() TrafficResult {
 	var r TrafficResult
-	if tr.wrk != nil {
+	if r.WrkRan = tr.wrk != nil; r.WrkRan {
 		r.Wrk, r.WrkErr = tr.wrk.Wait()
 	}
 	return tr.stopRest(r)
@@ -164,13 +168,14 @@ func (tr *Traffic) Stop() TrafficResult {
 // flight finish.
 func (tr *Traffic) StopNow() TrafficResult {
 	var r TrafficResult
-	if tr.wrk != nil {
+	if r.WrkRan = tr.wrk != nil; r.WrkRan {
 		r.Wrk, r.WrkErr = tr.wrk.Stop()
 	}
 	return tr.stopRest(r)
 }
 
 func (tr *Traffic) stopRest(r TrafficResult) TrafficResult {
+	r.Socket = tr.socket
 	r.Stream = tr.stream.Stop()
 	if tr.keep != nil {
 		r.Downloads = tr.keep.wait()
@@ -198,6 +203,12 @@ func (r TrafficResult) Failed() int {
 func (r TrafficResult) String() string {
 	s := fmt.Sprintf("stream: %s\nwrk: %d requests, %d failed (non-2xx/3xx %d, connect %d, read %d, write %d, timeout %d)",
 		r.Stream, r.Wrk.Requests, r.Wrk.Failed(), r.Wrk.Non2xx3xx, r.Wrk.Connect, r.Wrk.Read, r.Wrk.Write, r.Wrk.Timeout)
+	switch {
+	case r.Socket != "":
+		s = fmt.Sprintf("over unix socket %s\nstream: %s\nwrk: not run (it cannot connect to a unix socket)", r.Socket, r.Stream)
+	case !r.WrkRan:
+		s = fmt.Sprintf("stream: %s\nwrk: not run", r.Stream)
+	}
 	if r.WrkErr != nil {
 		s += fmt.Sprintf(" (wrk error: %v)", r.WrkErr)
 	}

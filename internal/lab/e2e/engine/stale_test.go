@@ -21,7 +21,7 @@ import (
 // the old code: status lists it and says re-exec pending; upgrade re-executes the same binary
 // under load, REASON=modules in the trail, and then nothing is stale.
 func TestReplacedModuleIsReexecutedWithoutLoss(t *testing.T) {
-	b, n, mod := moduleNginx(t)
+	b, n, mod := moduleNginx(t, testbed.Config{})
 	old := n.Master()
 	installByRename(t, mod, mod)
 
@@ -99,7 +99,7 @@ func TestLibraryUpdatesReexecOnlyWhenNginxMapsTheLibrary(t *testing.T) {
 // A re-exec that fails: the module on disk is replaced by one whose workers die at start. The
 // run rolls back, the old master serves, no request is lost, and status still lists the module.
 func TestFailingReexecIsRolledBackAndStaysPending(t *testing.T) {
-	b, n, mod := moduleNginx(t)
+	b, n, mod := moduleNginx(t, testbed.Config{})
 	old := n.Master()
 	broken, err := testbed.ModuleWorkersDie(t.TempDir(), mod)
 	if err != nil {
@@ -120,9 +120,9 @@ func TestFailingReexecIsRolledBackAndStaysPending(t *testing.T) {
 	}
 }
 
-// moduleNginx starts the new build with ngx_stream_module (of its own version) loaded from a
-// private copy, which the test may replace.
-func moduleNginx(t *testing.T) (testbed.Builds, *testbed.Nginx, string) {
+// moduleNginx starts the new build, shaped by cfg, with ngx_stream_module (of its own version)
+// loaded from a private copy, which the test may replace.
+func moduleNginx(t *testing.T, cfg testbed.Config) (testbed.Builds, *testbed.Nginx, string) {
 	t.Helper()
 	b := testbed.BuildsT(t)
 	cached, err := testbed.StreamModule(b)
@@ -131,7 +131,8 @@ func moduleNginx(t *testing.T) (testbed.Builds, *testbed.Nginx, string) {
 	}
 	mod := filepath.Join(t.TempDir(), "ngx_stream_module.so")
 	installByRename(t, cached, mod)
-	return b, testbed.StartT(t, b.New, testbed.Config{Modules: []string{mod}}), mod
+	cfg.Modules = append(cfg.Modules, mod)
+	return b, testbed.StartT(t, b.New, cfg), mod
 }
 
 // installByRename puts a copy of src at dst the way dpkg does: a new file renamed over the old,
@@ -182,7 +183,7 @@ func history(t *testing.T) []audit.Run {
 // The module replaced again while the re-exec soaks: the new master loaded the file of the run's
 // start, so the swap stands, and the run and status say another one is due.
 func TestModuleReplacedAgainDuringTheReexec(t *testing.T) {
-	_, n, mod := moduleNginx(t)
+	_, n, mod := moduleNginx(t, testbed.Config{})
 	installByRename(t, mod, mod)
 	tr := testbed.TrafficT(t, n.Site(), testbed.TrafficConfig{})
 

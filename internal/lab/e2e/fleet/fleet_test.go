@@ -96,7 +96,7 @@ func (f *fleet) stopTraffic(t *testing.T) {
 		if r.Failed() != 0 {
 			t.Errorf("%s: %d requests or downloads failed, want 0", h.name, r.Failed())
 		}
-		if r.Stream.OK == 0 || (h.tr.Wrk() && r.Wrk.Requests == 0) || len(r.Downloads) == 0 {
+		if r.Stream.OK == 0 || (r.WrkRan && r.Wrk.Requests == 0) || len(r.Downloads) == 0 {
 			t.Errorf("%s: no traffic measured (stream ok %d, wrk %d, downloads %d)", h.name, r.Stream.OK, r.Wrk.Requests, len(r.Downloads))
 		}
 	}

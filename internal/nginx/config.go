@@ -149,7 +149,10 @@ type confParser struct {
 	args   []string
 }
 
-// wantedNameMax is the length of the longest directive name the helper reads.
+// wantedNames are the main-context directives the helper reads; wantedNameMax is the length of
+// the longest.
+var wantedNames = [...]string{"worker_processes", "daemon", "master_process"}
+
 const wantedNameMax = len("worker_processes")
 
 func (p *confParser) reset() {
@@ -239,9 +242,10 @@ func (p *confParser) endToken() {
 	if p.depth == 0 {
 		switch {
 		case p.ntok == 0 && !p.long:
-			switch name := string(p.cur); name {
-			case "worker_processes", "daemon", "master_process":
-				p.name, p.wanted = name, true
+			for _, name := range wantedNames {
+				if string(p.cur) == name { // compared, not converted: no allocation per directive
+					p.name, p.wanted = name, true
+				}
 			}
 		case p.ntok > 0 && p.wanted:
 			p.args = append(p.args, string(p.cur))

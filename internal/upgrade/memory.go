@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -75,8 +76,8 @@ func (m memorySource) measure(master int, pids []int) (headroom, error) {
 	if err != nil {
 		return h, fmt.Errorf("read the cgroup of master %d: %w", master, err)
 	}
-	if dir, ok := cgroup2Path(cg); ok {
-		room, by, err := m.cgroupRoom(dir)
+	for _, ctl := range cgroupLimits(cg) {
+		room, by, err := m.cgroupRoom(ctl)
 		if err != nil {
 			return h, err
 		}
@@ -85,6 +86,34 @@ func (m memorySource) measure(master int, pids []int) (headroom, error) {
 		}
 	}
 	return h, nil
+}
+
+// cgroupLimit is where a cgroup hierarchy keeps a process's memory limit and usage.
+type cgroupLimit struct {
+	mount      string // under the cgroup root: "" for cgroup2, "memory" for the v1 controller
+	dir        string // the process's cgroup in that hierarchy
+	max, usage string // the files: memory.max and memory.current, or their v1 names
+}
+
+// cgroupLimits reads /proc/PID/cgroup: the cgroup2 path ("0::/system.slice/nginx.service") and,
+// on a v1 or hybrid host (Debian 10, Ubuntu 20.04, or a container host like this one), the v1
+// memory controller's ("4:memory:/system.slice/nginx.service"), where the limit is when v1 has
+// the memory controller.
+func cgroupLimits(b []byte) []cgroupLimit {
+	var ls []cgroupLimit
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || !strings.HasPrefix(f[2], "/") {
+			continue
+		}
+		switch {
+		case f[0] == "0" && f[1] == "":
+			ls = append(ls, cgroupLimit{dir: path.Clean(f[2]), max: "memory.max", usage: "memory.current"})
+		case slices.Contains(strings.Split(f[1], ","), "memory"):
+			ls = append(ls, cgroupLimit{mount: "memory", dir: path.Clean(f[2]), max: "memory.limit_in_bytes", usage: "memory.usage_in_bytes"})
+		}
+	}
+	return ls
 }
 
 // pss is the proportional set size of pid: its private memory plus its share of what it shares,
@@ -123,35 +152,24 @@ func kbField(b []byte, name string) (uint64, error) {
 	return 0, fmt.Errorf("no %s line", name)
 }
 
-// cgroup2Path finds the cgroup v2 path in /proc/PID/cgroup ("0::/system.slice/nginx.service").
-// On a cgroup v1 or hybrid host without it there is no unified limit to read.
-func cgroup2Path(b []byte) (string, bool) {
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") {
-			return path.Clean(p), true
-		}
-	}
-	return "", false
-}
-
 // cgroupRoom is the least room left under any memory.max from dir up to the root: a limit on a
 // parent slice binds its units as much as their own. by names the binding cgroup, "" when none
 // sets a limit.
-func (m memorySource) cgroupRoom(dir string) (room uint64, by string, err error) {
-	for d := dir; ; d = path.Dir(d) {
-		max, limited, err := m.cgroupValue(d, "memory.max")
+func (m memorySource) cgroupRoom(l cgroupLimit) (room uint64, by string, err error) {
+	for d := l.dir; ; d = path.Dir(d) {
+		max, limited, err := m.cgroupValue(l.mount, d, l.max)
 		if err != nil {
 			return 0, "", err
 		}
 		if limited {
-			cur, _, err := m.cgroupValue(d, "memory.current")
+			cur, _, err := m.cgroupValue(l.mount, d, l.usage)
 			if err != nil {
 				return 0, "", err
 			}
 			left := max - min(cur, max)
 			if by == "" || left < room {
 				room = left
-				by = fmt.Sprintf("cgroup %s: memory.max %s - memory.current %s", d, mib(max), mib(cur))
+				by = fmt.Sprintf("cgroup %s: %s %s - %s %s", d, l.max, mib(max), l.usage, mib(cur))
 			}
 		}
 		if d == "/" {
@@ -160,10 +178,11 @@ func (m memorySource) cgroupRoom(dir string) (room uint64, by string, err error)
 	}
 }
 
-// cgroupValue reads a cgroup's memory.max or memory.current: limited is false for "max" and for
-// a cgroup that has no such file (the root, or the memory controller not enabled there).
-func (m memorySource) cgroupValue(dir, file string) (v uint64, limited bool, err error) {
-	p := path.Join(m.cgroup, dir, file)
+// cgroupValue reads a cgroup's limit or usage: limited is false for no limit ("max"; v1 writes
+// a number near 2^63) and for a cgroup that has no such file (the root, or the memory controller
+// not enabled there).
+func (m memorySource) cgroupValue(mount, dir, file string) (v uint64, limited bool, err error) {
+	p := path.Join(m.cgroup, mount, dir, file)
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, false, nil
@@ -179,5 +198,5 @@ func (m memorySource) cgroupValue(dir, file string) (v uint64, limited bool, err
 	if err != nil {
 		return 0, false, fmt.Errorf("%s %q: not a number of bytes", p, s)
 	}
-	return v, true, nil
+	return v, v < 1<<62, nil
 }

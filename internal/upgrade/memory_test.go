@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,18 +121,36 @@ func TestMemoryFilesThatDoNotParseAreErrors(t *testing.T) {
 	}
 }
 
-func TestCgroup2PathIgnoresV1Hierarchies(t *testing.T) {
-	for in, want := range map[string]string{
-		"0::/system.slice/nginx.service\n":                        "/system.slice/nginx.service",
-		"12:memory:/system.slice/nginx.service\n0::/init.scope\n": "/init.scope",
-		"0::/\n": "/",
-	} {
-		if got, ok := cgroup2Path([]byte(in)); !ok || got != want {
-			t.Errorf("cgroup2Path(%q) = %q, %v; want %q", in, got, ok, want)
-		}
+func TestCgroupLimitsReadsV2AndTheV1MemoryController(t *testing.T) {
+	hybrid := "9:name=systemd:/\n4:memory:/process_api/1c1f\n3:cpu,cpuacct:/x\n0::/\n"
+	got := cgroupLimits([]byte(hybrid))
+	want := []cgroupLimit{
+		{mount: "memory", dir: "/process_api/1c1f", max: "memory.limit_in_bytes", usage: "memory.usage_in_bytes"},
+		{dir: "/", max: "memory.max", usage: "memory.current"},
 	}
-	if got, ok := cgroup2Path([]byte("12:memory:/system.slice/nginx.service\n")); ok {
-		t.Errorf("cgroup2Path of a v1-only file = %q, want none", got)
+	if !slices.Equal(got, want) {
+		t.Errorf("cgroupLimits(%q) = %+v, want %+v", hybrid, got, want)
+	}
+	if got := cgroupLimits([]byte("12:cpu,memory:/a/b/\n")); len(got) != 1 || got[0].dir != "/a/b" || got[0].mount != "memory" {
+		t.Errorf("a joint v1 controller: %+v", got)
+	}
+	if got := cgroupLimits([]byte("garbage\n1:pids:/\n")); len(got) != 0 {
+		t.Errorf("no memory hierarchy: %+v", got)
+	}
+}
+
+func TestHeadroomReadsTheV1MemoryController(t *testing.T) {
+	f := newMemFixture(t)
+	pids := f.generation("/", 4000)
+	f.write(f.src.proc, "100/cgroup", "4:memory:/process_api/1c1f\n0::/\n")
+	f.write(f.src.cgroup, "memory/memory.limit_in_bytes", "9223372036854771712\n") // v1's "no limit"
+	f.write(f.src.cgroup, "memory/memory.usage_in_bytes", "5000000000\n")
+	f.write(f.src.cgroup, "memory/process_api/memory.limit_in_bytes", "9223372036854771712\n")
+	f.write(f.src.cgroup, "memory/process_api/memory.usage_in_bytes", "5000000000\n")
+	f.write(f.src.cgroup, "memory/process_api/1c1f/memory.limit_in_bytes", "209715200\n")
+	f.write(f.src.cgroup, "memory/process_api/1c1f/memory.usage_in_bytes", "146800640\n")
+	if h := f.measure(pids); h.available != 60<<20 || h.enough() || h.limitedBy != "cgroup /process_api/1c1f: memory.limit_in_bytes 200.0 MiB - memory.usage_in_bytes 140.0 MiB" {
+		t.Fatalf("headroom %s, want 60 MiB left under the v1 limit", h)
 	}
 }
 

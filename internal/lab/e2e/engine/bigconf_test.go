@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +54,7 @@ func startBig(t *testing.T, b testbed.Builds, servers int) *testbed.Nginx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := n.Port + 1 // the generated servers' own port: the site's stays as it is
+	port := freePort(t) // the generated servers' own port: the site's stays as it is
 	err = bigconf.Write(f, bigconf.Options{Servers: servers, Listen: fmt.Sprintf("127.0.0.1:%d", port), RegexLocations: 2, Maps: 20, MapEntries: 200})
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -77,6 +78,17 @@ func startBig(t *testing.T, b testbed.Builds, servers int) *testbed.Nginx {
 	t.Logf("nginx with %d server blocks (%d MB of configuration) serving after %s", servers, fileSize(t, big)>>20, time.Since(start).Round(time.Millisecond))
 	mustInstall(t, n, b.New, nil)
 	return n
+}
+
+// freePort is a loopback port nothing listens on, as the kernel picks one.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func fileSize(t *testing.T, path string) int64 {

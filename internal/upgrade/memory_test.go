@@ -170,3 +170,15 @@ func TestDeadlinesScaleFromTheTestWithTheFloor(t *testing.T) {
 		t.Errorf("scaled(15s, 3, 2s) = %s, %q", d, why)
 	}
 }
+
+func TestPreflightScalesTheWaitsAfterUSR2(t *testing.T) {
+	r := &run{opts: Options{StartTimeout: 15 * time.Second, HealthTimeout: 10 * time.Second}, rec: newRecorder(nil)}
+	r.scaleDeadlines(12 * time.Second)
+	if r.opts.StartTimeout != 36*time.Second || r.opts.HealthTimeout != 12*time.Second {
+		t.Fatalf("start %s, health %s after a 12s -T; want 36s and 12s", r.opts.StartTimeout, r.opts.HealthTimeout)
+	}
+	want := "nginx -T took 12s: start and settle deadline 36s (3 × the test, above the 15s floor), health round deadline 12s (1 × the test, above the 10s floor)"
+	if got := r.rec.events[0].Message; got != want {
+		t.Errorf("step line %q, want %q", got, want)
+	}
+}

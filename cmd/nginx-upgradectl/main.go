@@ -142,6 +142,8 @@ type flags struct {
 	auditLog string
 	since    time.Duration
 	unit     string
+
+	ignoreMemory bool
 }
 
 func addFlags(fs *flag.FlagSet, cmd string) *flags {
@@ -168,6 +170,7 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build, http(s)://host/uri or http://unix:/path/to.sock:/uri (repeatable)")
 	if cmd == "upgrade" || cmd == "reload" {
 		fs.DurationVar(&f.soak, "soak", 10*time.Second, "how long the new build serves alone, watched, before the old master quits")
+		fs.BoolVar(&f.ignoreMemory, "ignore-memory", false, "swap even when the memory available to nginx looks too small for a second generation beside the running one")
 	}
 	if cmd == "upgrade" {
 		fs.StringVar(&f.binary, "binary", "", "the new nginx binary (default: the path the running master was started from, which nginx re-executes)")
@@ -186,6 +189,7 @@ func (f *flags) options() upgrade.Options {
 		LockDir: f.lockDir,
 
 		AllowUntrusted: f.untrust,
+		IgnoreMemory:   f.ignoreMemory,
 	}
 }
 

@@ -265,10 +265,10 @@ func TestHelpFlagIsRefusedWithTheCommandsFlags(t *testing.T) {
 		hasNot  []string
 		helpArg string
 	}{
-		{"upgrade", []string{"-pid-file", "-binary", "-pause", "-soak", "-health", "-timeout", "-json", "-lock-dir", "-audit-log", "-unit", "-allow-untrusted-paths"}, []string{"-since"}, "-h"},
-		{"commit", []string{"-pid-file", "-health", "-json"}, []string{"-binary", "-pause", "-soak", "-since"}, "--help"},
-		{"rollback", []string{"-pid-file", "-health", "-json"}, []string{"-binary", "-pause", "-soak", "-since"}, "-help"},
-		{"reload", []string{"-pid-file", "-soak", "-health"}, []string{"-binary", "-pause", "-since"}, "-h"},
+		{"upgrade", []string{"-pid-file", "-binary", "-pause", "-soak", "-health", "-timeout", "-json", "-lock-dir", "-audit-log", "-unit", "-allow-untrusted-paths", "-ignore-memory"}, []string{"-since"}, "-h"},
+		{"commit", []string{"-pid-file", "-health", "-json"}, []string{"-binary", "-pause", "-soak", "-since", "-ignore-memory"}, "--help"},
+		{"rollback", []string{"-pid-file", "-health", "-json"}, []string{"-binary", "-pause", "-soak", "-since", "-ignore-memory"}, "-help"},
+		{"reload", []string{"-pid-file", "-soak", "-health", "-ignore-memory"}, []string{"-binary", "-pause", "-since"}, "-h"},
 		{"status", []string{"-pid-file", "-json", "-unit"}, []string{"-health", "-soak", "-binary", "-since"}, "-h"},
 		{"history", []string{"-since", "-json", "-audit-log"}, []string{"-pid-file", "-unit", "-health"}, "-h"},
 	} {

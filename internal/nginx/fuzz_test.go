@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"unicode"
 	"unicode/utf8"
 
@@ -364,7 +365,9 @@ func nginxOptions(argv []string) (vals [4]string, master bool) {
 	return vals, master
 }
 
-// FuzzParseConfig: ParseConfig never panics and reports Workers ≥ 0. It must also read what nginx
+// FuzzParseConfig: ReadConfig never panics, reports Workers ≥ 0, and reads every dump exactly as
+// the parser it replaced does (referenceParseConfig: the same Config, or both an error), fed
+// whole or in pieces of any size. It must also read what nginx
 // reads, so it is checked against rewrites of the dump that nginx's tokenizer
 // (ngx_conf_read_token) reads as the same directives: for each newline picked by mask (two bits per
 // newline, the first 32 newlines),
@@ -377,24 +380,32 @@ func nginxOptions(argv []string) (vals [4]string, master bool) {
 // Both rewrites must give the same Config, or both a refusal. nginx allows several directives on
 // one line and comments anywhere a token may start; a parser that reads directives line by line
 // fails this.
+// referenceMax bounds the dumps FuzzParseConfig compares with the parser ReadConfig replaced.
+const referenceMax = 16 << 10
+
 func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, dump, globals string, mask uint64) {
-		c, err := ParseConfig(dump, globals)
+		c, err := ReadConfig(iotest.OneByteReader(strings.NewReader(dump)), globals)
 		if err == nil && c.Workers < 0 {
-			t.Fatalf("ParseConfig(%q, %q) = %+v: negative workers", dump, globals, c)
+			t.Fatalf("ReadConfig(%q, %q) = %+v: negative workers", dump, globals, c)
+		}
+		// The reference takes time quadratic in the dump's lines: it checks dumps up to
+		// referenceMax, every seed and most of what the fuzzer makes of them.
+		if len(dump) <= referenceMax {
+			if ref, refErr := referenceParseConfig(dump, globals); (err == nil) != (refErr == nil) || (err == nil && c != ref) {
+				t.Fatalf("ReadConfig(%q, %q) = %+v, %v; the parser it replaced: %+v, %v", dump, globals, c, err, ref, refErr)
+			}
 		}
 		if mask == 0 {
 			return
 		}
 		same := rewriteConfig(dump, mask)
-		c2, err2 := ParseConfig(same, globals)
+		c2, err2 := ReadConfig(strings.NewReader(same), globals)
 		if (err == nil) != (err2 == nil) || c != c2 {
 			t.Fatalf("the same configuration for nginx reads differently (globals %q):\n%q\n  -> %+v, %v\n%q\n  -> %+v, %v", globals, dump, c, err, same, c2, err2)
 		}
 	})
 }
-
-const dumpHeader = "# configuration file "
 
 func rewriteConfig(dump string, mask uint64) string {
 	lines := strings.SplitAfter(dump, "\n")
@@ -411,7 +422,7 @@ func rewriteConfig(dump string, mask uint64) string {
 		case op&2 != 0 && !strings.HasSuffix(body, "\\"):
 			b.WriteString(body + " # daemon off; worker_processes 7;\n")
 		case op&1 != 0 && !strings.Contains(body, "#") && end != "" && strings.ContainsRune(";{}", rune(end[len(end)-1])) &&
-			!strings.HasPrefix(lines[n+1], dumpHeader):
+			!strings.HasPrefix(lines[n+1], dumpFileHeader):
 			b.WriteString(body + " ")
 		default:
 			b.WriteString(line)

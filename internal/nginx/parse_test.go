@@ -112,12 +112,12 @@ func TestParseConfigReadsWorkersAndForeground(t *testing.T) {
 		{"worker_processes 2;\nmaster_process off;\n", "", Config{Workers: 2, Foreground: true}},
 	}
 	for _, c := range cases {
-		got, err := ParseConfig(c.dump, c.globals)
+		got, err := ReadConfig(strings.NewReader(c.dump), c.globals)
 		if err != nil || got != c.want {
-			t.Errorf("ParseConfig(%q, %q) = %+v, %v; want %+v", c.dump, c.globals, got, err, c.want)
+			t.Errorf("ReadConfig(%q, %q) = %+v, %v; want %+v", c.dump, c.globals, got, err, c.want)
 		}
 	}
-	if _, err := ParseConfig("worker_processes many;\n", ""); err == nil {
+	if _, err := ReadConfig(strings.NewReader("worker_processes many;\n"), ""); err == nil {
 		t.Error("worker_processes many accepted")
 	}
 }

@@ -46,6 +46,10 @@ type Options struct {
 	// AllowUntrusted accepts pid files and binaries that someone other than root could have
 	// written; only for a deliberate, unusual layout.
 	AllowUntrusted bool
+	// IgnoreMemory swaps even when the memory available to nginx looks too small for a second
+	// generation beside the running one.
+	IgnoreMemory bool
+	memory       memorySource // where memory is read; fixtures in tests
 
 	LockDir    string
 	Supervisor Supervisor // the service manager tracking nginx; nil when there is none
@@ -72,6 +76,9 @@ func (o *Options) setDefaults() {
 	def(&o.HealthTimeout, 10*time.Second) // a lost SYN costs 1 s, then 2 s more, on a busy host
 	def(&o.RollbackTimeout, time.Minute)
 	def(&o.Poll, 20*time.Millisecond)
+	if o.memory == (memorySource{}) {
+		o.memory = systemMemory
+	}
 	if o.LockDir == "" {
 		o.LockDir = DefaultLockDir
 	}
@@ -123,6 +130,9 @@ func (r *run) upgrade(ctx context.Context) *Result {
 		return res
 	}
 	if res := r.preflight(ctx); res != nil {
+		return res
+	}
+	if res := r.interrupted(ctx, "USR2"); res != nil {
 		return res
 	}
 	if err := nginx.Signal(r.old.Proc, unix.SIGUSR2); err != nil {
@@ -256,7 +266,11 @@ func (r *run) preflight(ctx context.Context) *Result {
 	if len(r.rec.info.Reasons) == 0 {
 		return r.rec.finish(Noop, nil, "nothing to do: master %d already runs %s, and neither it nor its workers map a replaced library or module", r.old.Pid, path)
 	}
+	tested := time.Now()
 	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
+	if res := r.interrupted(ctx, "USR2, while nginx -t ran"); res != nil {
+		return res
+	}
 	if err != nil {
 		r.rec.record(StepPreflight, "failed", err, "")
 		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)
@@ -264,6 +278,10 @@ func (r *run) preflight(ctx context.Context) *Result {
 	if cfg.Foreground {
 		err := errors.New("nginx runs in the foreground (daemon off or master_process off), where it ignores USR2")
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a live swap needs `daemon on;` under a Type=forking unit with PIDFile=%s; until then restart nginx to take the new build", err, r.opts.PidFile)
+	}
+	r.scaleDeadlines(time.Since(tested))
+	if res := r.checkMemory(); res != nil {
+		return res
 	}
 	r.workers = cfg.Workers
 	if r.workers == 0 { // worker_processes auto: as many as the running master started
@@ -396,6 +414,9 @@ func (r *run) health(ctx context.Context, master int) error {
 
 // drainOld sends WINCH and waits until no old worker accepts any more.
 func (r *run) drainOld(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted before WINCH: %w", err)
+	}
 	if err := nginx.Signal(r.old.Proc, unix.SIGWINCH); err != nil {
 		return err
 	}

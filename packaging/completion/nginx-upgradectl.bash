@@ -22,8 +22,8 @@ _nginx_upgradectl_flags() {
 	esac
 	flags="$flags --health"
 	case $1 in
-	upgrade) flags="$flags --soak --binary --pause" ;;
-	reload) flags="$flags --soak" ;;
+	upgrade) flags="$flags --soak --binary --pause --ignore-memory" ;;
+	reload) flags="$flags --soak --ignore-memory" ;;
 	esac
 	printf '%s\n' "$flags"
 }

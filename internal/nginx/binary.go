@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Binary is an nginx executable on disk.
@@ -121,6 +122,9 @@ func ParseVersion(out []byte) (string, error) {
 type Config struct {
 	Workers    int  // worker_processes; 0 means "auto" (one per CPU nginx sees)
 	Foreground bool // `daemon off` or `master_process off`: nginx ignores USR2 then
+	// ShutdownTimeout is worker_shutdown_timeout: how long a quitting worker keeps its
+	// connections before nginx closes them; 0 when unset (they last until their clients close).
+	ShutdownTimeout time.Duration
 }
 
 // ErrConfigRejected means the binary's `-t` failed: the new build would not start.
@@ -152,7 +156,7 @@ func ParseConfig(dump, globals string) (Config, error) {
 	seen := map[string]bool{}
 	apply := func(d []string) error {
 		name := d[0]
-		if name != "worker_processes" && name != "daemon" && name != "master_process" {
+		if name != "worker_processes" && name != "daemon" && name != "master_process" && name != "worker_shutdown_timeout" {
 			return nil
 		}
 		if seen[name] {
@@ -164,6 +168,12 @@ func ParseConfig(dump, globals string) (Config, error) {
 		}
 		v := d[1]
 		switch {
+		case name == "worker_shutdown_timeout":
+			d, err := ParseTime(v)
+			if err != nil {
+				return fmt.Errorf("worker_shutdown_timeout %q: %w", v, err)
+			}
+			c.ShutdownTimeout = d
 		case name == "worker_processes" && v == "auto":
 			c.Workers = 0
 		case name == "worker_processes":

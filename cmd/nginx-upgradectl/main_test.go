@@ -422,18 +422,7 @@ func TestAnotherRunOnTheSameNginxIsRefused(t *testing.T) {
 	if r := e.run("upgrade", "--pid-file", pidFile); r.code != exitRefused {
 		t.Fatalf("first run: want exit 2; got %v", r)
 	}
-	locks, _ := filepath.Glob(filepath.Join(e.lockDir, "*.lock"))
-	if len(locks) != 1 {
-		t.Fatalf("want one lock file in %s after a run, got %v", e.lockDir, locks)
-	}
-	f, err := os.OpenFile(locks[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		t.Fatal(err)
-	}
+	e.holdLock()
 	for _, cmd := range []string{"upgrade", "commit", "rollback", "reload"} {
 		t.Run(cmd, func(t *testing.T) {
 			r := e.run(cmd, "--pid-file", pidFile, "--json")
@@ -443,6 +432,25 @@ func TestAnotherRunOnTheSameNginxIsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdLock takes the lock a first run left in the env's lock directory, as a run in progress
+// holds it, until the test ends (or the returned file is unlocked).
+func (e *env) holdLock() *os.File {
+	e.t.Helper()
+	locks, _ := filepath.Glob(filepath.Join(e.lockDir, "*.lock"))
+	if len(locks) != 1 {
+		e.t.Fatalf("want one lock file in %s after a run, got %v", e.lockDir, locks)
+	}
+	f, err := os.OpenFile(locks[0], os.O_RDWR, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { f.Close() })
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		e.t.Fatal(err)
+	}
+	return f
 }
 
 // A lock directory others can write could hold a planted lock: refused.
@@ -721,18 +729,7 @@ func TestWaitTakesTheLockOnceTheRunInProgressEnds(t *testing.T) {
 	e := newEnv(t)
 	pidFile := e.pidFile(fmt.Sprintln(deadPid))
 	e.run("upgrade", "--pid-file", pidFile)
-	locks, _ := filepath.Glob(filepath.Join(e.lockDir, "*.lock"))
-	if len(locks) != 1 {
-		t.Fatalf("want one lock file, got %v", locks)
-	}
-	f, err := os.OpenFile(locks[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		t.Fatal(err)
-	}
+	f := e.holdLock()
 	if got := checkRefusedJSON(t, "upgrade", e.run("upgrade", "--pid-file", pidFile, "--wait", "100ms", "--json")); !strings.Contains(got.Error, "another nginx-upgradectl run") || !strings.Contains(got.Error, "--wait") {
 		t.Errorf("holder outlasting --wait: error %q, want busy after the wait", got.Error)
 	}

@@ -91,7 +91,7 @@ func TestHookPassesHealthFlagsUnchanged(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "nginx-upgrade: done") {
 		t.Fatalf("hook swap trigger exited %d, want 0 and done", code)
 	}
-	want := []string{"upgrade", "--pid-file", r.pidFile, "--soak", "2s", "--health", urls[0], "--health", urls[1], "--health", urls[2]}
+	want := []string{"upgrade", "--pid-file", r.pidFile, "--soak", "2s", "--wait", "600s", "--health", urls[0], "--health", urls[1], "--health", urls[2]}
 	if got := r.argv(t); !slices.Equal(got, want) {
 		t.Errorf("the helper ran with\n%q\nwant\n%q", got, want)
 	}

@@ -207,7 +207,7 @@ func TestHookPostInvokeReexecsOnAReplacedLibrary(t *testing.T) {
 			if code != 0 || r.runs(t) != 1 {
 				t.Fatalf("exit %d, %d helper runs; want 0 and one", code, r.runs(t))
 			}
-			want := []string{"upgrade", "--pid-file", r.pidFile, "--soak", "2s"}
+			want := []string{"upgrade", "--pid-file", r.pidFile, "--soak", "2s", "--wait", "600s"}
 			if got := r.argv(t); !slices.Equal(got, want) {
 				t.Errorf("the helper ran with %q, want %q", got, want)
 			}
@@ -248,65 +248,30 @@ func TestHookPostInvokeWithAutoSwapOffDoesNothing(t *testing.T) {
 	}
 }
 
-// A previous swap still under way (nginx's .oldbin pid file names its old master): the re-exec
-// waits for it to end, then runs; past WAIT_PREVIOUS it runs anyway and says so. Never dropped.
-func TestHookPostInvokeWaitsForThePreviousSwap(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		ends    bool
-		says    string
-		minWait time.Duration
-	}{
-		{"old master exits", true, "waiting for it, at most 5s", time.Second},
-		{"old master stays", false, "still runs after 2s (WAIT_PREVIOUS): trying anyway", 2 * time.Second},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			wait := "5"
-			if !c.ends {
-				wait = "2"
-			}
-			r := newReexecRoot(t, "WAIT_PREVIOUS="+wait+"\n")
-			m := startFakeMaster(t, r)
-			m.stale(t)
-			old := exec.Command("sleep", "60")
-			if err := old.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { old.Process.Kill(); old.Wait() })
-			oldbin := r.pidFile + ".oldbin"
-			if err := os.WriteFile(oldbin, fmt.Appendf(nil, "%d\n", old.Process.Pid), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if c.ends {
-				time.AfterFunc(time.Second, func() { os.Remove(oldbin) })
-			}
-			start := time.Now()
-
-			out, code := r.runEnv(t, nil, 0, "post-invoke", "apt")
-
-			took := time.Since(start)
-			if code != 0 || r.runs(t) != 1 || !strings.Contains(out, c.says) || !strings.Contains(out, "nginx-upgrade: done") {
-				t.Errorf("exit %d, %d helper runs; want 0, one, done, and %q", code, r.runs(t), c.says)
-			}
-			if took < c.minWait {
-				t.Errorf("the re-exec ran after %s, before the previous swap's end", took)
-			}
-		})
-	}
-}
-
-// The helper refused because another run holds this nginx: tried again, and done.
-func TestHookPostInvokeRetriesABusyHelper(t *testing.T) {
-	r := newReexecRoot(t, "")
+// A previous swap still under way, or another run: the helper waits for them (--wait), at most
+// WAIT_PREVIOUS seconds, and decides afresh; the hook runs it once and has no waiting of its own.
+func TestHookPostInvokeLetsTheHelperWaitForThePreviousSwap(t *testing.T) {
+	r := newReexecRoot(t, "WAIT_PREVIOUS=90\n")
 	m := startFakeMaster(t, r)
 	m.stale(t)
-	busy := "#!/bin/sh\necho run >>\"$NGINX_UPGRADE_HOOK_ROOT/runs\"\nif [ $(wc -l <\"$NGINX_UPGRADE_HOOK_ROOT/runs\") -eq 1 ]; then echo 'refused: another nginx-upgradectl run is working on this nginx'; exit 2; fi\nexit 0\n"
-	if err := os.WriteFile(filepath.Join(r.dir, "usr/sbin/nginx-upgradectl"), []byte(busy), 0o755); err != nil {
+	old := exec.Command("sleep", "60")
+	if err := old.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { old.Process.Kill(); old.Wait() })
+	if err := os.WriteFile(r.pidFile+".oldbin", fmt.Appendf(nil, "%d\n", old.Process.Pid), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
 	out, code := r.runEnv(t, nil, 0, "post-invoke", "apt")
-	if code != 0 || r.runs(t) != 2 || !strings.Contains(out, "trying again once it is done") || !strings.Contains(out, "nginx-upgrade: done") {
-		t.Errorf("exit %d, %d helper runs; want 0, two, a retry and done", code, r.runs(t))
+	if code != 0 || r.runs(t) != 1 || !strings.Contains(out, "nginx-upgrade: done") {
+		t.Errorf("exit %d, %d helper runs; want 0, one, done", code, r.runs(t))
+	}
+	if argv := r.argv(t); !slices.Contains(argv, "--wait") || argv[slices.Index(argv, "--wait")+1] != "90s" {
+		t.Errorf("the helper ran with %q, want --wait 90s", argv)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the hook waited %s itself", took)
 	}
 }
 

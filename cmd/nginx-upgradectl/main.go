@@ -75,7 +75,8 @@ func run(args []string, stdout, stderr io.Writer, openSink sinkOpener) int {
 	// behind without saying so.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	// --timeout is the run's own budget: a wait for another run (--wait) comes before it.
+	ctx, cancel := context.WithTimeout(ctx, f.timeout+f.wait)
 	defer cancel()
 
 	switch cmd {
@@ -142,6 +143,8 @@ type flags struct {
 	auditLog string
 	since    time.Duration
 	unit     string
+	wait     time.Duration
+	drain    time.Duration
 
 	ignoreMemory bool
 }
@@ -170,6 +173,8 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build, http(s)://host/uri or http://unix:/path/to.sock:/uri (repeatable)")
 	if cmd == "upgrade" || cmd == "reload" {
 		fs.DurationVar(&f.soak, "soak", 10*time.Second, "how long the new build serves alone, watched, before the old master quits")
+		fs.DurationVar(&f.drain, "drain-wait", 5*time.Second, "after QUIT, how long to wait for the old master to exit; then the run succeeds and it drains its connections on its own")
+		fs.DurationVar(&f.wait, "wait", 0, "wait this long for another run on this nginx, or for a previous swap's old master to finish draining, then decide afresh (0: refuse at once, exit 2)")
 		fs.BoolVar(&f.ignoreMemory, "ignore-memory", false, "swap even when the memory available to nginx looks too small for a second generation beside the running one")
 	}
 	if cmd == "upgrade" {
@@ -187,6 +192,9 @@ func (f *flags) options() upgrade.Options {
 		Pause:   f.pause,
 		Health:  health.Checker{URLs: f.health},
 		LockDir: f.lockDir,
+
+		DrainWait: f.drain,
+		Wait:      f.wait,
 
 		AllowUntrusted: f.untrust,
 		IgnoreMemory:   f.ignoreMemory,
@@ -225,7 +233,7 @@ func status(ctx context.Context, f *flags, stdout io.Writer) int {
 	if sup, err := discover(ctx, f); err == nil && sup != nil {
 		if svc, err := sup.Client.Service(ctx, sup.Unit); err == nil {
 			out.Unit = &svc
-			mismatch = len(st.Masters) > 0 && svc.MainPID != st.Masters[len(st.Masters)-1].Pid && svc.MainPID != st.Masters[0].Pid
+			mismatch = mainPIDMismatch(st, svc.MainPID)
 		}
 		sup.Client.Close()
 	}
@@ -242,13 +250,33 @@ func status(ctx context.Context, f *flags, stdout io.Writer) int {
 			}
 		}
 	}
+	return statusExit(st.State, mismatch)
+}
+
+// statusExit is status's exit code: 0 steady (running, or a finished swap's old master
+// draining), 2 no master, 3 half-done or systemd tracking a process the pid files do not name.
+func statusExit(s upgrade.State, mismatch bool) int {
 	switch {
-	case st.State == upgrade.Stopped:
+	case s == upgrade.Stopped:
 		return exitRefused
-	case st.State.HalfDone() || mismatch:
+	case s.HalfDone() || mismatch:
 		return exitOperator
 	}
 	return exitOK
+}
+
+// mainPIDMismatch reports whether systemd's MainPID is not the master it should be: one the pid
+// files name, and once the old master quits (old-draining), the new one: systemd would stop
+// nginx when the old one exits.
+func mainPIDMismatch(st upgrade.Status, mainPID int) bool {
+	if len(st.Masters) == 0 {
+		return false
+	}
+	current := st.Masters[len(st.Masters)-1].Pid
+	if st.State == upgrade.OldDraining {
+		return mainPID != current
+	}
+	return mainPID != current && mainPID != st.Masters[0].Pid
 }
 
 // discover finds the systemd unit of the pid file's master, or of --unit. With neither there is

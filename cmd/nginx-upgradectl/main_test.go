@@ -438,18 +438,7 @@ func TestAnotherRunOnTheSameNginxIsRefused(t *testing.T) {
 	if r := e.run("upgrade", "--pid-file", pidFile); r.code != exitRefused {
 		t.Fatalf("first run: want exit 2; got %v", r)
 	}
-	locks, _ := filepath.Glob(filepath.Join(e.lockDir, "*.lock"))
-	if len(locks) != 1 {
-		t.Fatalf("want one lock file in %s after a run, got %v", e.lockDir, locks)
-	}
-	f, err := os.OpenFile(locks[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		t.Fatal(err)
-	}
+	e.holdLock()
 	for _, cmd := range []string{"upgrade", "commit", "rollback", "reload"} {
 		t.Run(cmd, func(t *testing.T) {
 			r := e.run(cmd, "--pid-file", pidFile, "--json")
@@ -459,6 +448,25 @@ func TestAnotherRunOnTheSameNginxIsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdLock takes the lock a first run left in the env's lock directory, as a run in progress
+// holds it, until the test ends (or the returned file is unlocked).
+func (e *env) holdLock() *os.File {
+	e.t.Helper()
+	locks, _ := filepath.Glob(filepath.Join(e.lockDir, "*.lock"))
+	if len(locks) != 1 {
+		e.t.Fatalf("want one lock file in %s after a run, got %v", e.lockDir, locks)
+	}
+	f, err := os.OpenFile(locks[0], os.O_RDWR, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { f.Close() })
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		e.t.Fatal(err)
+	}
+	return f
 }
 
 // A lock directory others can write could hold a planted lock: refused.
@@ -701,5 +709,54 @@ func TestJSONResultCarriesTheExitCode(t *testing.T) {
 				t.Errorf("got %+v", got)
 			}
 		})
+	}
+}
+
+// A finished swap whose old master still drains is steady for scripts and fleet gates, as long
+// as systemd tracks the new master; it would stop nginx with the old one otherwise.
+func TestStatusExitOfEveryState(t *testing.T) {
+	want := map[upgrade.State]int{
+		upgrade.Stopped: exitRefused, upgrade.Running: exitOK, upgrade.OldDraining: exitOK,
+		upgrade.NewMasterStarting: exitOperator, upgrade.BothServing: exitOperator, upgrade.OldDrained: exitOperator,
+		upgrade.StaleOldbin: exitOperator, upgrade.Inconsistent: exitOperator,
+	}
+	for s, code := range want {
+		if got := statusExit(s, false); got != code {
+			t.Errorf("%s: exit %d, want %d", s, got, code)
+		}
+	}
+	if got := statusExit(upgrade.OldDraining, true); got != exitOperator {
+		t.Errorf("old-draining with systemd tracking another pid: exit %d, want %d", got, exitOperator)
+	}
+	masters := []upgrade.MasterStatus{{Role: "old", Pid: 10}, {Role: "current", Pid: 20}}
+	draining := upgrade.Status{State: upgrade.OldDraining, Masters: masters}
+	if mainPIDMismatch(draining, 20) || !mainPIDMismatch(draining, 10) {
+		t.Errorf("old-draining: MainPID must be the new master 20, and only it")
+	}
+	paused := upgrade.Status{State: upgrade.OldDrained, Masters: masters}
+	if mainPIDMismatch(paused, 10) || mainPIDMismatch(paused, 20) || !mainPIDMismatch(paused, 30) {
+		t.Errorf("old-drained: MainPID may be either master, nothing else")
+	}
+}
+
+// With --wait, a run waits for the run holding the lock, then decides afresh (here: the pid
+// file names no master, so it is refused for that, not for the lock).
+func TestWaitTakesTheLockOnceTheRunInProgressEnds(t *testing.T) {
+	e := newEnv(t)
+	pidFile := e.pidFile(fmt.Sprintln(deadPid))
+	e.run("upgrade", "--pid-file", pidFile)
+	f := e.holdLock()
+	if got := checkRefusedJSON(t, "upgrade", e.run("upgrade", "--pid-file", pidFile, "--wait", "100ms", "--json")); !strings.Contains(got.Error, "another nginx-upgradectl run") || !strings.Contains(got.Error, "--wait") {
+		t.Errorf("holder outlasting --wait: error %q, want busy after the wait", got.Error)
+	}
+	release := time.AfterFunc(300*time.Millisecond, func() { unix.Flock(int(f.Fd()), unix.LOCK_UN) })
+	defer release.Stop()
+	r := e.run("upgrade", "--pid-file", pidFile, "--wait", "1m", "--json")
+	got := checkRefusedJSON(t, "upgrade", r)
+	if strings.Contains(got.Error, "another nginx-upgradectl run") {
+		t.Fatalf("refused for the lock after its holder ended: %s", got.Error)
+	}
+	if got.Steps[0].Step != string(upgrade.StepLock) || !strings.Contains(got.Steps[0].Message, "waited") {
+		t.Errorf("first step %+v, want the lock wait", got.Steps[0])
 	}
 }

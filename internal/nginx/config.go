@@ -10,12 +10,16 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is what the helper needs to know of a configuration, read from `nginx -T`.
 type Config struct {
 	Workers    int  // worker_processes; 0 means "auto" (one per CPU nginx sees)
 	Foreground bool // `daemon off` or `master_process off`: nginx ignores USR2 then
+	// ShutdownTimeout is worker_shutdown_timeout: how long a quitting worker keeps its
+	// connections before nginx closes them; 0 when unset (they last until their clients close).
+	ShutdownTimeout time.Duration
 }
 
 // ErrConfigRejected means the binary's `-t` failed: the new build would not start.
@@ -151,9 +155,9 @@ type confParser struct {
 
 // wantedNames are the main-context directives the helper reads; wantedNameMax is the length of
 // the longest.
-var wantedNames = [...]string{"worker_processes", "daemon", "master_process"}
+var wantedNames = [...]string{"worker_processes", "daemon", "master_process", "worker_shutdown_timeout"}
 
-const wantedNameMax = len("worker_processes")
+const wantedNameMax = len("worker_shutdown_timeout")
 
 func (p *confParser) reset() {
 	p.depth, p.quote, p.inTok = 0, 0, false
@@ -267,6 +271,12 @@ func (p *confParser) apply() error {
 	}
 	v := p.args[0]
 	switch {
+	case name == "worker_shutdown_timeout":
+		d, err := ParseTime(v)
+		if err != nil {
+			return fmt.Errorf("worker_shutdown_timeout %q: %w", v, err)
+		}
+		p.cfg.ShutdownTimeout = d
 	case name == "worker_processes" && v == "auto":
 		p.cfg.Workers = 0
 	case name == "worker_processes":

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// The parser ReadConfig replaced, kept verbatim (but for its names) as the reference that
+// The parser ReadConfig replaced, kept as it was (but for its names, and worker_shutdown_timeout read in step with ReadConfig) as the reference that
 // FuzzParseConfig holds the streaming one to: it splits the dump into files and tokenizes each
 // one whole. It grows each file by += per line, quadratic in the dump's size: 245 s for 100,000
 // server blocks.
@@ -21,7 +21,7 @@ func referenceParseConfig(dump, globals string) (Config, error) {
 	seen := map[string]bool{}
 	apply := func(d []string) error {
 		name := d[0]
-		if name != "worker_processes" && name != "daemon" && name != "master_process" {
+		if name != "worker_processes" && name != "daemon" && name != "master_process" && name != "worker_shutdown_timeout" {
 			return nil
 		}
 		if seen[name] {
@@ -33,6 +33,12 @@ func referenceParseConfig(dump, globals string) (Config, error) {
 		}
 		v := d[1]
 		switch {
+		case name == "worker_shutdown_timeout":
+			d, err := ParseTime(v)
+			if err != nil {
+				return fmt.Errorf("worker_shutdown_timeout %q: %w", v, err)
+			}
+			c.ShutdownTimeout = d
 		case name == "worker_processes" && v == "auto":
 			c.Workers = 0
 		case name == "worker_processes":

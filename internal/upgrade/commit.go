@@ -16,6 +16,8 @@ func Commit(ctx context.Context, opts Options) *Result {
 // commit goes forward from the half-done state s.
 func (r *run) commit(ctx context.Context, s Snapshot) *Result {
 	switch s.State {
+	case OldDraining:
+		return r.rec.finish(Noop, nil, "nothing to commit: new master %d serves alone; %s, it quits on its own", s.Current.Pid, readDraining(s.Old.Proc, s.Current.Proc))
 	case NewMasterStarting, Inconsistent:
 		err := fmt.Errorf("state %s: no new master to commit to", s.State)
 		return r.rec.finish(NeedsOperator, err, "%v; run rollback", err)

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,10 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // DefaultLockDir holds one lock file per nginx (per pid file path). It lives on /run, so a reboot
@@ -67,6 +70,28 @@ func lock(dir, pidFile string) (release func(), err error) {
 		unix.Pwrite(fd, []byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return func() { unix.Close(fd) }, nil
+}
+
+// lockWithin takes the run lock for pidFile, waiting until deadline while another run holds it:
+// a run started by a package hook or systemd waits for the one in progress, then decides afresh.
+// A deadline passed already means no wait: the busy lock is refused at once.
+func lockWithin(ctx context.Context, dir, pidFile string, deadline time.Time, every time.Duration) (release func(), waited time.Duration, err error) {
+	release, err = lock(dir, pidFile)
+	if !errors.Is(err, ErrBusy) || !time.Now().Before(deadline) {
+		return release, 0, err
+	}
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	busy := err
+	werr := wait.Until(ctx, every, func() (bool, error) {
+		release, err = lock(dir, pidFile)
+		return !errors.Is(err, ErrBusy), nil
+	})
+	if werr != nil {
+		return nil, time.Since(start), fmt.Errorf("%w; still busy after waiting %s (--wait)", busy, time.Since(start).Round(time.Second))
+	}
+	return release, time.Since(start), err
 }
 
 func readHolder(fd int) string {

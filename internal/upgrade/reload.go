@@ -16,7 +16,7 @@ import (
 // modules replaced on disk (a re-exec of the same binary loads the new ones), else the usual
 // configuration reload, tested first and checked after.
 func Reload(ctx context.Context, opts Options) *Result {
-	return begin(opts, func(r *run) *Result {
+	return begin(ctx, opts, func(r *run) *Result {
 		if s := ReadState(r.opts.PidFile); s.State == Running {
 			if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil {
 				// A stale set that cannot be read gives no reason: the configuration reload still runs.

@@ -25,6 +25,7 @@ type Step string
 
 const (
 	StepLock      Step = "lock"
+	StepWait      Step = "wait"
 	StepFind      Step = "find_master"
 	StepPreflight Step = "preflight"
 	StepUSR2      Step = "usr2"
@@ -58,6 +59,7 @@ type Info struct {
 	New       BinaryInfo `json:"new_binary"`
 	Reasons   []Reason   `json:"reasons,omitempty"`        // why the run swaps, once preflight knows
 	Replaced  []string   `json:"replaced_paths,omitempty"` // the stale files of code the old master and its workers map
+	Draining  *Draining  `json:"draining,omitempty"`       // the old master, quitting, still finishes connections
 }
 
 // Event is one step of a run, as it happened.

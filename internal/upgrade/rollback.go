@@ -57,6 +57,9 @@ func Rollback(ctx context.Context, opts Options) *Result {
 // rollback goes back from the half-done state s.
 func (r *run) rollback(ctx context.Context, s Snapshot) *Result {
 	switch s.State {
+	case OldDraining:
+		err := fmt.Errorf("%s: it got QUIT and closed its listeners, so it cannot serve again; new master %d serves alone", readDraining(s.Old.Proc, s.Current.Proc), s.Current.Pid)
+		return r.rec.finish(NeedsOperator, err, "cannot roll back: %v; install the old build and upgrade to it", err)
 	case StaleOldbin:
 		err := fmt.Errorf("the old master is gone; new master %d is the only one", s.Current.Pid)
 		return r.rec.finish(NeedsOperator, err, "cannot roll back: %v; run commit to keep it, or install the old build and upgrade to it", err)

@@ -28,14 +28,19 @@ const (
 	// OldDrained: WINCH was sent; the old master has no serving workers (an upgrade paused here
 	// for an audit waits for commit or rollback).
 	OldDrained State = "old-drained"
+	// OldDraining: the swap is done: the old master got QUIT (it holds no listening socket any
+	// more, so it can no longer be rolled back to) and only finishes the connections its workers
+	// still serve; the new master serves alone. nginx removes .oldbin when the old master exits.
+	OldDraining State = "old-draining"
 	// StaleOldbin: .oldbin names a master that is gone; the new master serves alone.
 	StaleOldbin State = "stale-oldbin"
 	// Inconsistent: both pid files name masters, but the new one is not a child of the old.
 	Inconsistent State = "inconsistent"
 )
 
-// HalfDone reports whether s is a state of an unfinished upgrade.
-func (s State) HalfDone() bool { return s != Stopped && s != Running }
+// HalfDone reports whether s is a state of an unfinished upgrade. OldDraining is not: the new
+// build serves alone and nothing is left to decide, only to wait for.
+func (s State) HalfDone() bool { return s != Stopped && s != Running && s != OldDraining }
 
 // Snapshot is what one look at the pid files and /proc found.
 type Snapshot struct {
@@ -46,6 +51,9 @@ type Snapshot struct {
 	Old        *nginx.Master // named by the .oldbin pid file
 	OldbinErr  error         // why .oldbin names no master (nginx.ErrNoPidFile when absent)
 	OldServing int           // serving workers of Old
+	// OldQuitting: Old has no serving workers and holds no listening socket: it got QUIT (WINCH
+	// alone leaves the master its listeners, for a rollback's HUP).
+	OldQuitting bool
 	// USR2Pending: USR2 was sent to Current but it has not acted on it yet (a busy machine can
 	// take a while to schedule it); it is as good as started.
 	USR2Pending bool
@@ -59,6 +67,9 @@ func ReadState(pidFile string) Snapshot {
 	if s.Old != nil {
 		serving, _, _ := nginx.Workers(s.Old.Pid)
 		s.OldServing = len(serving)
+		if s.OldServing == 0 {
+			s.OldQuitting = quitting(s.Old.Pid)
+		}
 	}
 	if s.Current != nil {
 		s.USR2Pending, _ = nginx.Pending(s.Current.Pid, syscall.SIGUSR2)
@@ -85,6 +96,8 @@ func nameState(s Snapshot) State {
 		return NewMasterStarting
 	case s.Current.PPid != s.Old.Pid:
 		return Inconsistent
+	case s.OldServing == 0 && s.OldQuitting:
+		return OldDraining
 	case s.OldServing == 0:
 		return OldDrained
 	}
@@ -153,7 +166,7 @@ func Settle(ctx context.Context, pidFile string, every time.Duration) Snapshot {
 // trusted before any pid in them is signalled, and a starting new master is let come up or fail,
 // so that nothing is decided on a state still moving.
 func resolve(ctx context.Context, opts Options, what string, body func(r *run, s Snapshot) *Result) *Result {
-	return begin(opts, func(r *run) *Result {
+	return begin(ctx, opts, func(r *run) *Result {
 		if err := trustPidFiles(r.opts); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return r.rec.finish(Refused, err, "refused, nothing signalled: %v", err)
 		}

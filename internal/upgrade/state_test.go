@@ -30,6 +30,7 @@ func TestNameStateFromPidFilesAndProcesses(t *testing.T) {
 		{"USR2 sent, new master not written its pid yet", Snapshot{CurrentErr: errAbsent, Old: master(10, 1), OldServing: 2}, NewMasterStarting},
 		{"both masters serving", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 2}, BothServing},
 		{"old master drained by WINCH", Snapshot{Current: master(20, 10), Old: master(10, 1), OldServing: 0}, OldDrained},
+		{"old master got QUIT, still draining", Snapshot{Current: master(20, 10), Old: master(10, 1), OldQuitting: true}, OldDraining},
 		{"old master killed, .oldbin left", Snapshot{Current: master(20, 1), OldbinErr: errDead}, StaleOldbin},
 		{"both gone", Snapshot{CurrentErr: errDead, OldbinErr: errDead}, Stopped},
 		{"new master is not the old one's child", Snapshot{Current: master(20, 1), Old: master(10, 1), OldServing: 2}, Inconsistent},
@@ -41,8 +42,8 @@ func TestNameStateFromPidFilesAndProcesses(t *testing.T) {
 	}
 }
 
-func TestOnlyStoppedAndRunningAreSteady(t *testing.T) {
-	for _, s := range []State{Stopped, Running} {
+func TestOnlyStoppedRunningAndOldDrainingAreSteady(t *testing.T) {
+	for _, s := range []State{Stopped, Running, OldDraining} {
 		if s.HalfDone() {
 			t.Errorf("%s is half-done", s)
 		}

@@ -24,6 +24,8 @@ type Status struct {
 	// ReexecPending: the current master or its workers map code files replaced on disk since they
 	// started (the master's stale_files): they run old code until nginx is re-executed.
 	ReexecPending bool `json:"reexec_pending"`
+	// Draining is the old master of a finished swap, quitting, in state old-draining.
+	Draining *Draining `json:"draining,omitempty"`
 }
 
 // MasterStatus describes one master.
@@ -79,6 +81,10 @@ func ReadStatus(ctx context.Context, pidFile string) Status {
 		st.OnDisk, onDisk = diskBinary(ctx, s.Current.Args.Binary)
 		st.UpgradePending = st.OnDisk.Error == "" && !s.Current.Exe.SameFile(onDisk)
 		st.ReexecPending = len(cur.Stale) > 0
+	}
+	if s.State == OldDraining {
+		d := readDraining(s.Old.Proc, s.Current.Proc)
+		st.Draining = &d
 	}
 	addOwners(ctx, st.Masters)
 	return st
@@ -199,7 +205,12 @@ func (st Status) Write(w io.Writer) {
 			fmt.Fprintf(w, "on disk:  %s inode %d, %s\n", d.Path, d.Inode, d.Version)
 		}
 	}
+	if d := st.Draining; d != nil {
+		fmt.Fprintf(w, "draining: %s; the swap finished (new master started %s ago) and it quits on its own\n", d, time.Duration(d.SwapAgeSeconds)*time.Second)
+	}
 	switch {
+	case st.Draining != nil && (st.UpgradePending || st.ReexecPending):
+		fmt.Fprintln(w, "next:     a new swap waits for the old master's exit: run upgrade --wait DURATION (without --wait it is refused meanwhile)")
 	case st.State.HalfDone():
 		fmt.Fprintln(w, "next:     an upgrade is half-done; run commit to keep the new build or rollback to keep the old")
 	case st.UpgradePending:

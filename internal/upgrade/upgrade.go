@@ -41,7 +41,12 @@ type Options struct {
 	HealthEvery     time.Duration // health checks during the soak
 	HealthTimeout   time.Duration // one round of health checks
 	RollbackTimeout time.Duration // a rollback gets its own budget: it must run even after a timeout
+	DrainWait       time.Duration // QUIT until the old master is gone; after it, it drains on its own
 	Poll            time.Duration
+
+	// Wait is how long a run waits, from its start, for another run's lock and for a previous
+	// swap's old master to finish draining; 0 refuses at once.
+	Wait time.Duration
 
 	// AllowUntrusted accepts pid files and binaries that someone other than root could have
 	// written; only for a deliberate, unusual layout.
@@ -75,6 +80,7 @@ func (o *Options) setDefaults() {
 	def(&o.HealthEvery, time.Second)
 	def(&o.HealthTimeout, 10*time.Second) // a lost SYN costs 1 s, then 2 s more, on a busy host
 	def(&o.RollbackTimeout, time.Minute)
+	def(&o.DrainWait, 5*time.Second)
 	def(&o.Poll, 20*time.Millisecond)
 	if o.memory == (memorySource{}) {
 		o.memory = systemMemory
@@ -96,6 +102,9 @@ type run struct {
 	nm         nginx.Proc   // the new master
 	newWorkers []nginx.Proc // its workers, as first seen settled
 	staleAfter []string     // code files the new master and its workers map that were replaced during the run
+
+	waitUntil       time.Time     // the end of Options.Wait
+	shutdownTimeout time.Duration // worker_shutdown_timeout of the configuration, 0 when unset
 }
 
 var (
@@ -105,20 +114,23 @@ var (
 
 // begin is how Upgrade, Reload, Commit and Rollback start: the defaults filled in, a recorder for
 // the events, and the run lock on this nginx held until body returns.
-func begin(opts Options, body func(r *run) *Result) *Result {
+func begin(ctx context.Context, opts Options, body func(r *run) *Result) *Result {
 	opts.setDefaults()
-	r := &run{opts: opts, rec: newRecorder(opts.OnEvent)}
-	release, err := lock(opts.LockDir, opts.PidFile)
+	r := &run{opts: opts, rec: newRecorder(opts.OnEvent), waitUntil: time.Now().Add(opts.Wait)}
+	release, waited, err := lockWithin(ctx, opts.LockDir, opts.PidFile, r.waitUntil, opts.Poll)
 	if err != nil {
 		return r.rec.finish(Refused, err, "refused: %v", err)
 	}
 	defer release()
+	if waited > 0 {
+		r.rec.record(StepLock, "ok", nil, "waited %s for the run in progress to finish; deciding afresh", waited.Round(time.Millisecond))
+	}
 	return body(r)
 }
 
 // Upgrade swaps the running nginx to the binary on disk.
 func Upgrade(ctx context.Context, opts Options) *Result {
-	return begin(opts, func(r *run) *Result { return r.upgrade(ctx) })
+	return begin(ctx, opts, func(r *run) *Result { return r.upgrade(ctx) })
 }
 
 // upgrade is the sequence itself, one state after the other.
@@ -168,29 +180,32 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	if err := r.handOver(ctx, r.old.Pid, r.nm.Pid); err != nil {
 		return r.fail(ctx, StepHandOver, err)
 	}
-	if err := r.quit(ctx, r.old.Proc, "old"); err != nil {
+	if err := r.quitOld(ctx); err != nil {
 		return r.rec.finish(NeedsOperator, err, "new master %d serves, but the old master did not finish: %v; run status, then commit", r.nm.Pid, err)
 	}
 	if err := r.verify(ctx); err != nil {
 		return r.rec.finish(NeedsOperator, err, "swap done but not verified: %v; run status", err)
 	}
 	if !r.bin.SameFileAt(r.bin.Path) {
-		return r.rec.finish(Success, nil, "upgraded: master %d runs the tested build (sha256 %.12s); %s changed on disk during the run, so run upgrade again", r.nm.Pid, r.bin.SHA256, r.bin.Path)
+		return r.rec.finish(Success, nil, "upgraded: master %d runs the tested build (sha256 %.12s)%s; %s changed on disk during the run, so run upgrade again", r.nm.Pid, r.bin.SHA256, r.drainNote(), r.bin.Path)
 	}
 	// The new build serves and a second run fixes the rest: a success that says so, as above.
 	if len(r.staleAfter) > 0 {
-		return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s); %s replaced again during the run, so run upgrade again", r.nm.Pid, r.bin.Path, r.bin.SHA256, strings.Join(r.staleAfter, ", "))
+		return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)%s; %s replaced again during the run, so run upgrade again", r.nm.Pid, r.bin.Path, r.bin.SHA256, r.drainNote(), strings.Join(r.staleAfter, ", "))
 	}
 	if !slices.Contains(r.rec.info.Reasons, ReasonBinary) {
-		return r.rec.finish(Success, nil, "re-executed: master %d runs %s (sha256 %.12s) with the libraries and modules now on disk", r.nm.Pid, r.bin.Path, r.bin.SHA256)
+		return r.rec.finish(Success, nil, "re-executed: master %d runs %s (sha256 %.12s) with the libraries and modules now on disk%s", r.nm.Pid, r.bin.Path, r.bin.SHA256, r.drainNote())
 	}
-	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)", r.nm.Pid, r.bin.Path, r.bin.SHA256)
+	return r.rec.finish(Success, nil, "upgraded: master %d runs %s (sha256 %.12s)%s", r.nm.Pid, r.bin.Path, r.bin.SHA256, r.drainNote())
 }
 
 // findMaster reads the pid file and checks it names a lone nginx master, in trusted pid files,
 // that the supervisor agrees is nginx's main process.
 func (r *run) findMaster(ctx context.Context) *Result {
-	s := ReadState(r.opts.PidFile)
+	s, res := r.steadyState(ctx)
+	if res != nil {
+		return res
+	}
 	switch {
 	case s.State.HalfDone():
 		err := fmt.Errorf("an upgrade of this nginx is half-done (state %s)", s.State)
@@ -283,7 +298,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 	if res := r.checkMemory(); res != nil {
 		return res
 	}
-	r.workers = cfg.Workers
+	r.workers, r.shutdownTimeout = cfg.Workers, cfg.ShutdownTimeout
 	if r.workers == 0 { // worker_processes auto: as many as the running master started
 		r.workers = r.oldWorkers
 	}
@@ -559,7 +574,8 @@ func verifyMaster(s Snapshot, m nginx.Proc, bin nginx.Binary, workers int) strin
 	switch {
 	case errors.Is(s.CurrentErr, nginx.ErrNoPidFile) && s.Old == nil && nginx.Alive(m):
 		return fmt.Sprintf("the pid file %s was removed during the run; master %d serves; write it back: echo %d > %s", s.PidFile, m.Pid, m.Pid, s.PidFile)
-	case s.State != Running:
+	case s.State != Running && (s.State != OldDraining || s.Current.Pid != m.Pid):
+		// OldDraining with m current is an end state: the old master quits on its own.
 		return fmt.Sprintf("state is %s, not running", s.State)
 	case s.Current.Pid != m.Pid:
 		return fmt.Sprintf("pid file names %d, not master %d", s.Current.Pid, m.Pid)

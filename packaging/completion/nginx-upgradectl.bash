@@ -22,8 +22,8 @@ _nginx_upgradectl_flags() {
 	esac
 	flags="$flags --health"
 	case $1 in
-	upgrade) flags="$flags --soak --binary --pause --ignore-memory" ;;
-	reload) flags="$flags --soak --ignore-memory" ;;
+	upgrade) flags="$flags --soak --drain-wait --wait --binary --pause --ignore-memory" ;;
+	reload) flags="$flags --soak --drain-wait --wait --ignore-memory" ;;
 	esac
 	printf '%s\n' "$flags"
 }
@@ -45,7 +45,7 @@ _nginx_upgradectl_values() {
 		COMPREPLY=($(compgen -W "$(systemctl list-units --all --type=service --plain --no-legend 2>/dev/null |
 			while read -r unit _; do printf '%s\n' "$unit"; done)" -- "$2"))
 		;;
-	--soak | -soak | --timeout | -timeout | --since | -since | --health | -health)
+	--soak | -soak | --timeout | -timeout | --since | -since | --health | -health | --drain-wait | -drain-wait | --wait | -wait)
 		COMPREPLY=() # a duration or a URL: nothing to offer
 		;;
 	*) return 1 ;;

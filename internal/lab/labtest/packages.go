@@ -168,6 +168,10 @@ func (bd BrokenDeb) AddFaultLib(box *testbed.Box) {
 // build, and nginx.service never restarted (same ActiveEnterTimestampMonotonic).
 func OneMasterOn(t testing.TB, box *testbed.Box, build string, before testbed.Unit) int {
 	t.Helper()
+	// A swap ends while its old master may still drain downloads (old-draining): wait for it.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	wait.Until(ctx, 100*time.Millisecond, func() (bool, error) { return len(box.Masters()) == 1, nil })
 	u := box.Unit("nginx")
 	masters := box.Masters()
 	if !u.Running() || u.MainPID != box.PidFile() || !slices.Equal(masters, []int{u.MainPID}) {

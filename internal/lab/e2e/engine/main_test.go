@@ -96,6 +96,10 @@ func lockDir(t *testing.T) string {
 // all its workers.
 func servingAlone(t *testing.T, n *testbed.Nginx, pid int, build string) {
 	t.Helper()
+	// A swap ends while its old master may still drain downloads (old-draining): wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	wait.Until(ctx, 50*time.Millisecond, func() (bool, error) { return upgrade.ReadState(n.PidFile).State != upgrade.OldDraining, nil })
 	s := upgrade.ReadState(n.PidFile)
 	if s.State != upgrade.Running {
 		t.Fatalf("state %s, want running (current: %v, oldbin: %v)", s.State, s.CurrentErr, s.OldbinErr)

@@ -89,6 +89,23 @@ func (r *run) oldStillDrained(ctx context.Context) error {
 	return r.drainOld(ctx)
 }
 
+// recountOld is asked when the new master settled with fewer workers than the run expects. The
+// old master's workers were counted before USR2; a configuration reload in flight then (another
+// actor's HUP just before the run) shows both of its generations serving until the previous one
+// takes its shutdown signal, and under `worker_processes auto` that count is what the new master
+// must reach. When the old master now serves with exactly as many workers as the new one settled
+// with, the first count was that moment: the run expects the new count, says so, and reports
+// true. A build whose workers die still fails: its count stays below the old master's.
+func (r *run) recountOld(settled []nginx.Proc) bool {
+	serving, _, err := nginx.Workers(r.old.Pid)
+	if err != nil || len(serving) != len(settled) || len(serving) == 0 || len(serving) >= r.oldWorkers {
+		return false
+	}
+	r.rec.record(StepWorkers, "ok", nil, "old master %d serves with %d workers now, not the %d counted before USR2 (a configuration reload was under way then: two generations were serving); expecting %d", r.old.Pid, len(serving), r.oldWorkers, len(serving))
+	r.oldWorkers, r.workers = len(serving), len(serving)
+	return true
+}
+
 func containsProc(ps []nginx.Proc, p nginx.Proc) bool {
 	return slices.ContainsFunc(ps, func(q nginx.Proc) bool { return q.Pid == p.Pid && q.StartTime == p.StartTime })
 }

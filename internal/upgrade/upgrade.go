@@ -325,7 +325,7 @@ func (r *run) waitWorkers(ctx context.Context) error {
 		if !nginx.Alive(r.nm) {
 			return false, fmt.Errorf("new master %d exited", r.nm.Pid)
 		}
-		if len(serving) < r.workers && unchanged >= 3*r.opts.Settle {
+		if len(serving) < r.workers && unchanged >= 3*r.opts.Settle && !r.recountOld(serving) {
 			return false, errWorkersMissing
 		}
 		return len(serving) == r.workers, nil

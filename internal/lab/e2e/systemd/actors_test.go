@@ -134,3 +134,47 @@ func TestReloadsThroughoutASwapUnderSystemd(t *testing.T) {
 	labtest.MustContain(t, "the run", out, "outcome      success")
 	labtest.OneMasterOn(t, box, box.Builds.New, before)
 }
+
+// A reload in flight as the run starts: the old master's previous generation has not yet taken
+// its shutdown signal when the run counts the old workers, so it counts both generations, and
+// under Debian's `worker_processes auto` expects the new master to start as many. Made to last
+// here by stopping the old workers (SIGSTOP) before `systemctl reload nginx` and letting them go
+// (SIGCONT) once the run has counted: the new master settles with one generation, the old master
+// is back to one, and the run must go on with that count instead of rolling back. The load
+// starts once the workers run again (a stopped worker can be handed connections it cannot serve).
+func TestReloadInFlightAsTheRunStartsUnderSystemd(t *testing.T) {
+	box := boxFor(t, stockUnit)
+	before := box.Unit("nginx")
+	box.Copy(box.Builds.New, "/usr/sbin/nginx")
+	n := len(strings.Fields(box.Sh(fmt.Sprintf("pgrep -P %d -fx 'nginx: worker process'", before.MainPID))))
+	labtest.BoxRun(t, box, fmt.Sprintf(`pgrep -P %d -fx 'nginx: worker process' >/tmp/stopped && kill -STOP $(cat /tmp/stopped) && systemctl reload nginx && for i in $(seq 100); do [ "$(pgrep -P %[1]d -fx 'nginx: worker process' | wc -l)" -ge %d ] && break; sleep 0.1; done`, before.MainPID, 2*n))
+	done := make(chan string, 1)
+	go func() {
+		out, err := box.Shell(t.Context(), fmt.Sprintf("nginx-upgradectl upgrade --unit nginx.service --soak 2s --health %s/health 2>&1; echo rc=$?", box.Site.Base))
+		if err != nil {
+			out += "\n" + err.Error()
+		}
+		done <- out
+	}()
+	counted := fmt.Sprintf("runs /usr/sbin/nginx with %d workers", 2*n)
+	if out := box.Sh(fmt.Sprintf(`for i in $(seq 150); do journalctl -t nginx-upgradectl -o cat --no-pager | grep -qF %q && { echo counted; exit 0; }; sleep 0.1; done; echo never counted`, counted)); !strings.Contains(out, "counted\n") || strings.Contains(out, "never") {
+		box.Sh("kill -CONT $(cat /tmp/stopped)")
+		t.Fatalf("the run never counted %d old workers (%s): the test proves nothing\n%s", 2*n, out, <-done)
+	}
+	box.Sh("kill -CONT $(cat /tmp/stopped)")
+	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{WrkDuration: 5 * time.Second})
+	var out string
+	select {
+	case out = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the run did not end within 2 minutes")
+	}
+	t.Logf("nginx-upgradectl upgrade:\n%s", out)
+
+	labtest.NoLoss(t, tr)
+	if !strings.Contains(out, "rc=0") {
+		t.Fatalf("the run did not succeed")
+	}
+	labtest.MustContain(t, "the run", out, fmt.Sprintf("serves with %d workers now, not the %d counted before USR2", n, 2*n))
+	labtest.OneMasterOn(t, box, box.Builds.New, before)
+}

@@ -47,14 +47,7 @@ func TestOtherActorsDuringASwapUnderSystemd(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			box.Copy(to, "/usr/sbin/nginx")
 			tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{WrkDuration: 14 * time.Second})
-			done := make(chan string, 1)
-			go func() {
-				out, err := box.Shell(t.Context(), fmt.Sprintf("nginx-upgradectl upgrade --unit nginx.service --soak 8s --health %s/health 2>&1; echo rc=$?", box.Site.Base))
-				if err != nil {
-					out += "\n" + err.Error()
-				}
-				done <- out
-			}()
+			done := startUpgrade(t, box, "8s")
 			// Drained: .oldbin names a master without serving workers.
 			if out := box.Sh(`for i in $(seq 150); do old=$(cat /run/nginx.pid.oldbin 2>/dev/null) && [ -n "$old" ] && ! pgrep -P "$old" -fx 'nginx: worker process' >/dev/null && { echo drained; exit 0; }; sleep 0.1; done; echo never drained`); !strings.Contains(out, "drained\n") || strings.Contains(out, "never") {
 				t.Fatalf("the swap never reached the soak: %s\n%s", out, <-done)
@@ -65,13 +58,7 @@ func TestOtherActorsDuringASwapUnderSystemd(t *testing.T) {
 			if c.check != "" {
 				checked, _ = labtest.BoxRun(t, box, "("+c.check+")")
 			}
-			var out string
-			select {
-			case out = <-done:
-			case <-time.After(2 * time.Minute):
-				t.Fatal("the run did not end within 2 minutes")
-			}
-			t.Logf("nginx-upgradectl upgrade:\n%s", out)
+			out := runOutput(t, done)
 
 			labtest.NoLoss(t, tr)
 			if !strings.Contains(out, "rc=0") || !strings.Contains(out, "outcome      success") {
@@ -148,14 +135,7 @@ func TestReloadInFlightAsTheRunStartsUnderSystemd(t *testing.T) {
 	box.Copy(box.Builds.New, "/usr/sbin/nginx")
 	n := len(strings.Fields(box.Sh(fmt.Sprintf("pgrep -P %d -fx 'nginx: worker process'", before.MainPID))))
 	labtest.BoxRun(t, box, fmt.Sprintf(`pgrep -P %d -fx 'nginx: worker process' >/tmp/stopped && kill -STOP $(cat /tmp/stopped) && systemctl reload nginx && for i in $(seq 100); do [ "$(pgrep -P %[1]d -fx 'nginx: worker process' | wc -l)" -ge %d ] && break; sleep 0.1; done`, before.MainPID, 2*n))
-	done := make(chan string, 1)
-	go func() {
-		out, err := box.Shell(t.Context(), fmt.Sprintf("nginx-upgradectl upgrade --unit nginx.service --soak 2s --health %s/health 2>&1; echo rc=$?", box.Site.Base))
-		if err != nil {
-			out += "\n" + err.Error()
-		}
-		done <- out
-	}()
+	done := startUpgrade(t, box, "2s")
 	counted := fmt.Sprintf("runs /usr/sbin/nginx with %d workers", 2*n)
 	if out := box.Sh(fmt.Sprintf(`for i in $(seq 150); do journalctl -t nginx-upgradectl -o cat --no-pager | grep -qF %q && { echo counted; exit 0; }; sleep 0.1; done; echo never counted`, counted)); !strings.Contains(out, "counted\n") || strings.Contains(out, "never") {
 		box.Sh("kill -CONT $(cat /tmp/stopped)")
@@ -163,13 +143,7 @@ func TestReloadInFlightAsTheRunStartsUnderSystemd(t *testing.T) {
 	}
 	box.Sh("kill -CONT $(cat /tmp/stopped)")
 	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{WrkDuration: 5 * time.Second})
-	var out string
-	select {
-	case out = <-done:
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the run did not end within 2 minutes")
-	}
-	t.Logf("nginx-upgradectl upgrade:\n%s", out)
+	out := runOutput(t, done)
 
 	labtest.NoLoss(t, tr)
 	if !strings.Contains(out, "rc=0") {
@@ -177,4 +151,31 @@ func TestReloadInFlightAsTheRunStartsUnderSystemd(t *testing.T) {
 	}
 	labtest.MustContain(t, "the run", out, fmt.Sprintf("serves with %d workers now, not the %d counted before USR2", n, 2*n))
 	labtest.OneMasterOn(t, box, box.Builds.New, before)
+}
+
+// startUpgrade starts `nginx-upgradectl upgrade` in box in the background, with the soak given;
+// its output, with a last line rc=N, arrives on the channel.
+func startUpgrade(t *testing.T, box *testbed.Box, soak string) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		out, err := box.Shell(t.Context(), fmt.Sprintf("nginx-upgradectl upgrade --unit nginx.service --soak %s --health %s/health 2>&1; echo rc=$?", soak, box.Site.Base))
+		if err != nil {
+			out += "\n" + err.Error()
+		}
+		done <- out
+	}()
+	return done
+}
+
+// runOutput waits, bounded, for the run startUpgrade started, and logs its output.
+func runOutput(t *testing.T, done <-chan string) string {
+	t.Helper()
+	select {
+	case out := <-done:
+		t.Logf("nginx-upgradectl upgrade:\n%s", out)
+		return out
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the run did not end within 2 minutes")
+	}
+	return ""
 }

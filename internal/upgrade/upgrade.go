@@ -358,7 +358,7 @@ func (r *run) waitWorkers(ctx context.Context) error {
 		if !nginx.Alive(r.nm) {
 			return false, fmt.Errorf("new master %d exited", r.nm.Pid)
 		}
-		if len(serving) < r.workers && unchanged >= 3*r.opts.Settle {
+		if len(serving) < r.workers && unchanged >= 3*r.opts.Settle && !r.recountOld(serving) {
 			return false, errWorkersMissing
 		}
 		return len(serving) == r.workers, nil
@@ -413,7 +413,7 @@ func (r *run) checkHealth(ctx context.Context, what string) error {
 	if err := r.health(ctx, r.nm.Pid); err != nil {
 		return err
 	}
-	if err := r.newWorkersIntact(); err != nil {
+	if err := r.newWorkersIntact(ctx, StepHealth); err != nil {
 		return err
 	}
 	r.rec.record(StepHealth, "ok", nil, "%s: listeners accept, %d health URLs answer", what, len(r.opts.Health.URLs))
@@ -456,11 +456,14 @@ func (r *run) soak(ctx context.Context) error {
 	defer cancel()
 	next := time.Now().Add(r.opts.HealthEvery)
 	err := wait.Until(soakCtx, r.opts.Poll, func() (bool, error) {
-		if err := r.newWorkersIntact(); err != nil {
+		if err := r.newWorkersIntact(ctx, StepSoak); err != nil {
 			return false, err
 		}
 		if !nginx.Alive(r.old.Proc) {
 			return false, errOldGone
+		}
+		if err := r.oldStillDrained(ctx); err != nil {
+			return false, err
 		}
 		if time.Now().After(next) {
 			if err := r.health(ctx, r.nm.Pid); err != nil {
@@ -480,19 +483,6 @@ func (r *run) soak(ctx context.Context) error {
 		return err
 	}
 	r.rec.record(StepSoak, "ok", nil, "new build served alone for %s", r.opts.Soak)
-	return nil
-}
-
-// newWorkersIntact reports a new master or worker that exited since the workers settled.
-func (r *run) newWorkersIntact() error {
-	if !nginx.Alive(r.nm) {
-		return fmt.Errorf("new master %d exited", r.nm.Pid)
-	}
-	for _, w := range r.newWorkers {
-		if !nginx.Alive(w) {
-			return fmt.Errorf("worker %d of new master %d exited (nginx's error log says why)", w.Pid, r.nm.Pid)
-		}
-	}
 	return nil
 }
 

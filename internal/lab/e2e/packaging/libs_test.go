@@ -377,9 +377,10 @@ dpkg-deb -b "$2/tree" "$4" >/dev/null`
 }
 
 // A libnginx-mod-* package upgraded alone: the module nginx loaded is replaced on disk. Debian's
-// module packages trigger an nginx reload (HUP), after which the master still maps the replaced
-// module; the package's apt hook re-executes nginx (REASON=modules), and nginx ends with the
-// module on disk and nothing deleted mapped.
+// module packages trigger an nginx reload (HUP; a reload would leave the master mapping the
+// replaced module), refused during the dpkg run and folded into the re-exec; the package's apt
+// hook re-executes nginx (REASON=modules), and nginx ends with the module on disk and nothing
+// deleted mapped.
 func TestModulePackageUpdateLeavesNoReplacedModuleMapped(t *testing.T) {
 	b := testbed.BuildsT(t)
 	mods, _ := filepath.Glob(filepath.Join(b.NewDebs, "libnginx-mod-stream_*.deb"))
@@ -418,6 +419,9 @@ func TestModulePackageUpdateLeavesNoReplacedModuleMapped(t *testing.T) {
 	if u.MainPID == before.MainPID {
 		t.Errorf("MainPID still %d: nginx was not re-executed", u.MainPID)
 	}
+	// The module package's reload (nginx's trigger) is refused in the dpkg run and folded into
+	// the apt hook's re-exec once apt is done: no HUP just before the swap.
+	labtest.MustContain(t, "apt-get's output", out, "policy-rc.d denied execution of reload", "folded into the live swap: new master")
 	recs := outcomes(t, box)
 	if len(recs) != 1 {
 		t.Fatalf("%d outcome records in the journal, want one run", len(recs))

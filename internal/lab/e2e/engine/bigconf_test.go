@@ -5,7 +5,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -158,13 +157,7 @@ sample:
 		}
 	}
 	r.took = time.Since(start)
-	r.code, r.stdout, r.stderr = cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
-	if err != nil && r.code < 0 {
-		t.Fatalf("nginx-upgradectl %v: %v", args, err)
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &r.json); err != nil {
-		t.Fatalf("nginx-upgradectl %v: bad JSON: %v\n%s", args, err, stdout.String())
-	}
+	r.ctlResult = ctlResultOf(t, cmd, err, args)
 	t.Logf("$ nginx-upgradectl %v → exit %d after %s, peak RSS %.1f MiB\n%s%s", args, r.code, r.took.Round(time.Millisecond), float64(r.peakRSS)/(1<<20), r.stderr, r.stdout)
 	return r
 }

@@ -57,7 +57,16 @@ func ctl(t *testing.T, args ...string) ctlResult {
 	cmd := ctlCommand(ctx, t, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	r := ctlResultOf(t, cmd, cmd.Run(), args)
+	t.Logf("$ nginx-upgradectl %v → exit %d\n%s%s", args, r.code, r.stderr, r.stdout)
+	return r
+}
+
+// ctlResultOf reads the run of cmd that ended with err: its exit code, its output (cmd's Stdout
+// and Stderr are bytes.Buffers) and, when it printed JSON, what that says.
+func ctlResultOf(t *testing.T, cmd *exec.Cmd, err error, args []string) ctlResult {
+	t.Helper()
+	stdout, stderr := cmd.Stdout.(*bytes.Buffer), cmd.Stderr.(*bytes.Buffer)
 	r := ctlResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 	if err != nil && r.code < 0 {
 		t.Fatalf("nginx-upgradectl %v: %v", args, err)
@@ -67,7 +76,6 @@ func ctl(t *testing.T, args ...string) ctlResult {
 			t.Fatalf("nginx-upgradectl %v: bad JSON: %v\n%s", args, err, stdout.String())
 		}
 	}
-	t.Logf("$ nginx-upgradectl %v → exit %d\n%s%s", args, r.code, r.stderr, r.stdout)
 	return r
 }
 

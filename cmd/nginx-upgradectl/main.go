@@ -22,6 +22,7 @@ import (
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/audit"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/keep"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/systemd"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
@@ -41,6 +42,7 @@ commands:
   commit    finish a paused or interrupted upgrade: the old master quits
   rollback  undo a half-done upgrade: the old master serves alone again
   reload    for ExecReload= of nginx.service: upgrade when the binary on disk is new, else a tested config reload
+  restore   after a rollback: put the kept build back on disk, so that a restart starts it
   status    show masters, workers, binaries, the systemd unit and the state
   history   past runs from the audit trail (journald, or --audit-log)
 
@@ -94,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer, openSink sinkOpener) int {
 	}
 	tr := openTrail(openSink, f.auditLog, unit, stderr)
 	defer tr.close()
+	opts.UpgradeID = tr.id
 	print := printStep(stderr)
 	// Under systemd, stderr is the journal already, where the trail's events say the same.
 	toJournal, _ := journal.StderrIsJournalStream()
@@ -121,6 +124,8 @@ func run(args []string, stdout, stderr io.Writer, openSink sinkOpener) int {
 		res = upgrade.Rollback(ctx, opts)
 	case cmd == "reload":
 		res = upgrade.Reload(ctx, opts)
+	case cmd == "restore":
+		res = upgrade.Restore(ctx, opts)
 	}
 	code := exitCode(cmd, res.Outcome)
 	if f.json {
@@ -143,11 +148,12 @@ type flags struct {
 	auditLog string
 	since    time.Duration
 	unit     string
+	stateDir string
 }
 
 func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	switch cmd {
-	case "upgrade", "commit", "rollback", "reload", "status", "history":
+	case "upgrade", "commit", "rollback", "reload", "restore", "status", "history":
 	default:
 		return nil
 	}
@@ -163,7 +169,10 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	fs.StringVar(&f.pidFile, "pid-file", "/run/nginx.pid", "nginx's pid file")
 	fs.StringVar(&f.unit, "unit", "", "the systemd service running nginx (default: found from the master's cgroup)")
 	fs.BoolVar(&f.untrust, "allow-untrusted-paths", false, "act on pid files and binaries that users other than root could write (unsafe; for deliberate layouts only)")
-	if cmd == "status" {
+	if cmd == "upgrade" || cmd == "reload" || cmd == "restore" || cmd == "status" {
+		fs.StringVar(&f.stateDir, "state-dir", keep.DefaultDir, "directory of the kept builds and the record of a failed swap")
+	}
+	if cmd == "status" || cmd == "restore" {
 		return f
 	}
 	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build (repeatable)")
@@ -179,12 +188,13 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 
 func (f *flags) options() upgrade.Options {
 	return upgrade.Options{
-		PidFile: f.pidFile,
-		Binary:  f.binary,
-		Soak:    f.soak,
-		Pause:   f.pause,
-		Health:  health.Checker{URLs: f.health},
-		LockDir: f.lockDir,
+		PidFile:  f.pidFile,
+		Binary:   f.binary,
+		Soak:     f.soak,
+		Pause:    f.pause,
+		Health:   health.Checker{URLs: f.health},
+		LockDir:  f.lockDir,
+		StateDir: f.stateDir,
 
 		AllowUntrusted: f.untrust,
 	}
@@ -211,6 +221,7 @@ func exitCode(cmd string, o upgrade.Outcome) int {
 
 func status(ctx context.Context, f *flags, stdout io.Writer) int {
 	st := upgrade.ReadStatus(ctx, f.pidFile)
+	st.AddFailedSwap(f.stateDir)
 	if st.Masters == nil {
 		st.Masters = []upgrade.MasterStatus{} // a list, never null, like a master's workers
 	}
@@ -240,6 +251,8 @@ func status(ctx context.Context, f *flags, stdout io.Writer) int {
 		}
 	}
 	switch {
+	case st.FailedSwap != nil && st.FailedSwap.OnDisk:
+		return exitOperator // a restart, or a reboot, would start the build that failed
 	case st.State == upgrade.Stopped:
 		return exitRefused
 	case st.State.HalfDone() || mismatch:

@@ -23,6 +23,9 @@ type Status struct {
 	// ReexecPending: the current master or its workers map code files replaced on disk since they
 	// started (the master's stale_files): they run old code until nginx is re-executed.
 	ReexecPending bool `json:"reexec_pending"`
+	// FailedSwap: the binary on disk failed a swap (or restore put the kept build back); see
+	// AddFailedSwap.
+	FailedSwap *FailedSwapStatus `json:"failed_swap,omitempty"`
 }
 
 // MasterStatus describes one master.
@@ -189,7 +192,10 @@ func (st Status) Write(w io.Writer) {
 			fmt.Fprintf(w, "on disk:  %s inode %d, %s\n", d.Path, d.Inode, d.Version)
 		}
 	}
+	st.writeFailedSwap(w)
 	switch {
+	case st.FailedSwap != nil && st.FailedSwap.OnDisk:
+		fmt.Fprintln(w, "next:     run nginx-upgradectl restore: it puts the kept build back, so that a restart starts it")
 	case st.State.HalfDone():
 		fmt.Fprintln(w, "next:     an upgrade is half-done; run commit to keep the new build or rollback to keep the old")
 	case st.UpgradePending:

@@ -89,3 +89,26 @@ func TestRestoreRefusesWhenTheServingBuildIsNotKept(t *testing.T) {
 		t.Fatalf("a refused restore changed %s", binary)
 	}
 }
+
+func TestStatusNamesARestoreWithoutTheDanger(t *testing.T) {
+	e := newEnv(t)
+	stateDir, binary := e.failedOnDisk()
+	st := keep.Store{Dir: stateDir}
+	f, err := st.Failed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What restore leaves: the kept build at the path, the failed one diverted.
+	if err := os.WriteFile(binary, []byte("the build that served"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.KeptSHA256, _ = keep.HashFile(binary)
+	f.Restored = &keep.Restored{Time: time.Now(), DivertedTo: binary + keep.FailedSuffix}
+	if err := st.RecordFailed(*f); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("status", "--pid-file", e.missingPidFile(), "--state-dir", stateDir)
+	if r.code != exitRefused || !strings.Contains(r.stdout, "restored: the kept build is back at ") || strings.Contains(r.stdout, "DANGER") {
+		t.Fatalf("want the restore named, no danger, the state's exit (2, no master):\n%s", r)
+	}
+}

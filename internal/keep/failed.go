@@ -41,6 +41,14 @@ func (s Store) RecordFailed(f FailedSwap) error {
 	return writeJSON(s.failedFile(), f)
 }
 
+// ForgetFailed removes the record of a failed swap, if any.
+func (s Store) ForgetFailed() error {
+	if err := os.Remove(s.failedFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("forget the failed swap: %w", err)
+	}
+	return nil
+}
+
 // Failed returns the record of a failed swap, or nil when there is none.
 func (s Store) Failed() (*FailedSwap, error) {
 	data, err := os.ReadFile(s.failedFile())

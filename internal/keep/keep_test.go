@@ -165,4 +165,13 @@ func TestFailedSwapRecordRoundTrips(t *testing.T) {
 	if !strings.Contains(string(data), "\n  \"failed_sha256\": \"aa\",\n") {
 		t.Fatalf("record lacks a failed_sha256 line the hook can read:\n%s", data)
 	}
+	if err := s.ForgetFailed(); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.Failed(); f != nil || err != nil {
+		t.Fatalf("Failed() after ForgetFailed = %v, %v", f, err)
+	}
+	if err := s.ForgetFailed(); err != nil {
+		t.Fatalf("forgetting twice: %v", err)
+	}
 }

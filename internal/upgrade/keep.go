@@ -36,6 +36,13 @@ func (r *run) keepRunning(ctx context.Context) *Result {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a swap first keeps the running build, which restore puts back after a rollback: free space in %s (or pass --state-dir)", err, st.Dir)
 	}
 	r.rec.info.Old.SHA256 = kept.SHA256
+	// Another build than the one that failed is on disk now: the record is history. A restore
+	// keeps it: packaging/hook needs it to lift the diversion.
+	if f, err := st.Failed(); err == nil && f != nil && f.Restored == nil && f.FailedSHA256 != r.bin.SHA256 {
+		if err := st.ForgetFailed(); err != nil {
+			return r.rec.finish(Refused, err, "refused, nothing signalled: %v", err)
+		}
+	}
 	pkg := ""
 	if kept.Package != "" {
 		pkg = ", package " + kept.Package
@@ -60,10 +67,14 @@ func (r *run) markFailed() string {
 }
 
 // packageVersion names the dpkg package owning path and its installed version ("nginx
-// 1.22.1-9"), or "" when dpkg does not know it.
+// 1.22.1-9"), or "" when dpkg does not know it, or when path is diverted (after restore): the
+// package's file is elsewhere then.
 func packageVersion(ctx context.Context, path string) string {
 	ctx, cancel := context.WithTimeout(ctx, ownersTimeout)
 	defer cancel()
+	if out, err := exec.CommandContext(ctx, "dpkg-divert", "--truename", path).Output(); err != nil || strings.TrimSpace(string(out)) != path {
+		return ""
+	}
 	pkg, _, _ := strings.Cut(packageOwners(ctx, []string{path})[path], ", ")
 	if pkg == "" {
 		return ""

@@ -3,9 +3,11 @@ package upgrade
 import (
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/keep"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
 // FailedSwapStatus is what status says of the last failed swap, while it matters: the binary on
@@ -34,20 +36,26 @@ func (st *Status) AddFailedSwap(dir string) {
 		return
 	}
 	sum, _ := keep.HashFile(f.Path)
+	running := ""
+	if m := st.current(); m != nil {
+		running, _ = keep.HashFile(fmt.Sprintf("/proc/%d/exe", m.Pid))
+	}
 	switch {
+	case sum == f.FailedSHA256 && running == sum:
+		// A later swap to that build succeeded: it serves, so a restart starts what serves.
 	case sum == f.FailedSHA256:
 		st.FailedSwap = &FailedSwapStatus{FailedSwap: *f, OnDisk: true, Message: fmt.Sprintf(
 			"the binary on disk failed a swap at %s (%s); a restart would start it; run nginx-upgradectl restore", f.Time.Format(time.RFC3339), f.UpgradeID)}
 	case f.Restored != nil && sum == f.KeptSHA256:
 		st.FailedSwap = &FailedSwapStatus{FailedSwap: *f, Message: fmt.Sprintf(
-			"restored at %s: %s is the kept build (sha256 %.12s); the build that failed a swap at %s is diverted to %s until the next nginx package",
-			f.Restored.Time.Format(time.RFC3339), f.Path, f.KeptSHA256, f.Time.Format(time.RFC3339), f.Restored.DivertedTo)}
+			"the kept build is back at %s (sha256 %.12s) since %s; the build that failed a swap at %s is diverted to %s until the next nginx package",
+			f.Path, f.KeptSHA256, f.Restored.Time.Format(time.RFC3339), f.Time.Format(time.RFC3339), f.Restored.DivertedTo)}
 		// The master runs the kept build from its deleted file, the same build as on disk now:
-		// nothing to upgrade to.
-		if m := st.current(); m != nil {
-			if running, err := keep.HashFile(fmt.Sprintf("/proc/%d/exe", m.Pid)); err == nil && running == sum {
-				st.UpgradePending = false
-			}
+		// nothing to upgrade to, and its binary is not stale code.
+		if m := st.current(); m != nil && running == sum {
+			st.UpgradePending = false
+			m.Stale = slices.DeleteFunc(m.Stale, func(f StaleFile) bool { return f.Kind == nginx.KindBinary })
+			st.ReexecPending = len(m.Stale) > 0
 		}
 	}
 }

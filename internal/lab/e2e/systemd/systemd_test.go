@@ -223,8 +223,8 @@ func TestAuditTrailInJournald(t *testing.T) {
 		id, outcome string
 		steps       []string
 	}{
-		{okID, "success", []string{"find_master", "preflight", "usr2", "new_master", "workers", "health", "winch", "soak", "handover", "quit", "verify", "outcome"}},
-		{backID, "rolled_back", []string{"find_master", "preflight", "usr2", "new_master", "workers", "quit", "outcome"}},
+		{okID, "success", []string{"find_master", "preflight", "keep", "usr2", "new_master", "workers", "health", "winch", "soak", "handover", "quit", "verify", "outcome"}},
+		{backID, "rolled_back", []string{"find_master", "preflight", "keep", "usr2", "new_master", "workers", "quit", "outcome"}},
 		{refusedID, "refused", []string{"outcome"}},
 	} {
 		recs := journalRecords(t, box, c.id)

@@ -13,7 +13,6 @@ import (
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
-	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
 // A rollback that lasts past the next restart: a broken build installed with apt is rolled back,
@@ -52,7 +51,7 @@ func TestRollbackLastsPastTheNextRestartWithRestore(t *testing.T) {
 			if st, rc := labtest.BoxRun(t, box, "nginx-upgradectl status"); rc != 0 || !strings.Contains(st, "restored: the kept build is back at ") || strings.Contains(st, "next:") {
 				t.Fatalf("status after restore exited %d, want 0, steady (nothing next) and the restore named", rc)
 			}
-			unitBecomes(t, box, "nginx-upgrade.service", "active")
+			labtest.UnitBecomes(t, box, "nginx-upgrade.service", "active")
 
 			box.Sh("systemctl restart nginx")
 			box.WaitServing()
@@ -126,21 +125,6 @@ func rolledBackFromBrokenPackage(t *testing.T, box *testbed.Box) {
 		t.Fatalf("status exited %d after the rollback, want 3", rc)
 	}
 	labtest.MustContain(t, "status", st, "the binary on disk failed a swap at ", "("+rec["UPGRADE_ID"]+"); a restart would start it; run nginx-upgradectl restore")
-	unitBecomes(t, box, "nginx-upgrade.service", "failed")
+	labtest.UnitBecomes(t, box, "nginx-upgrade.service", "failed")
 	t.Logf("systemctl status nginx-upgrade:\n%s", box.Sh("systemctl status --no-pager nginx-upgrade.service || true"))
-}
-
-// unitBecomes waits until unit's ActiveState is want.
-func unitBecomes(t *testing.T, box *testbed.Box, unit, want string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	var state string
-	err := wait.Until(ctx, 200*time.Millisecond, func() (bool, error) {
-		state = strings.TrimSpace(box.Sh("systemctl show -p ActiveState --value " + unit))
-		return state == want, nil
-	})
-	if err != nil {
-		t.Fatalf("%s is %s, want %s: %v\n%s", unit, state, want, err, box.Sh("systemctl status --no-pager "+unit+" nginx-upgrade-failed.path nginx-upgrade-failed.service || true"))
-	}
 }

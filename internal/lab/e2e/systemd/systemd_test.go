@@ -122,6 +122,11 @@ func TestWorkersThatDieFailTheReloadUnderSystemd(t *testing.T) {
 			if master := labtest.OneMasterOn(t, box, box.Builds.Old, before); master != before.MainPID {
 				t.Fatalf("MainPID %d, want the old master %d", master, before.MainPID)
 			}
+			// A failed ExecReload= leaves the unit active: the failed-swap record restarts it,
+			// and its status check fails while the broken build is on disk.
+			labtest.UnitBecomes(t, box, "nginx-upgrade.service", "failed")
+			labtest.MustContain(t, "systemctl status nginx-upgrade", box.Sh("systemctl status --no-pager nginx-upgrade.service || true"),
+				"the binary on disk failed a swap at ", "run nginx-upgradectl restore")
 		})
 	}
 }

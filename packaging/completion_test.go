@@ -44,7 +44,7 @@ func TestCompletionOfCommandsAndFlags(t *testing.T) {
 		want  []string
 	}{
 		{[]string{"nginx-upgradectl", "up"}, []string{"upgrade"}},
-		{[]string{"nginx-upgradectl", "r"}, []string{"reload", "rollback"}},
+		{[]string{"nginx-upgradectl", "r"}, []string{"reload", "restore", "rollback"}},
 		{[]string{"nginx-upgradectl", "upgrade", "--so"}, []string{"--soak"}},
 		{[]string{"nginx-upgradectl", "upgrade", "--soak", "5s", "--pa"}, []string{"--pause"}},
 		{[]string{"nginx-upgradectl", "status", "--so"}, nil}, // status has no soak

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/audit"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/keep"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/systemd"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/upgrade"
@@ -40,6 +41,7 @@ commands:
   commit    finish a paused or interrupted upgrade: the old master quits
   rollback  undo a half-done upgrade: the old master serves alone again
   reload    for ExecReload= of nginx.service: upgrade when the binary on disk is new, else a tested config reload
+  restore   after a rollback: put the kept build back on disk, so that a restart starts it
   status    show masters, workers, binaries, the systemd unit and the state
   history   past runs from the audit trail (journald, or --audit-log)
 
@@ -94,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer, openSink sinkOpener) int {
 	}
 	tr := openTrail(openSink, f.auditLog, unit, stderr)
 	defer tr.close()
+	opts.UpgradeID = tr.id
 	print := printStep(stderr)
 	// Under systemd, stderr is the journal already, where the trail's events say the same.
 	toJournal, _ := journal.StderrIsJournalStream()
@@ -121,6 +124,8 @@ func run(args []string, stdout, stderr io.Writer, openSink sinkOpener) int {
 		res = upgrade.Rollback(ctx, opts)
 	case cmd == "reload":
 		res = upgrade.Reload(ctx, opts)
+	case cmd == "restore":
+		res = upgrade.Restore(ctx, opts)
 	}
 	code := exitCode(cmd, res.Outcome)
 	if f.json {
@@ -145,13 +150,14 @@ type flags struct {
 	unit     string
 	wait     time.Duration
 	drain    time.Duration
+	stateDir string
 
 	ignoreMemory bool
 }
 
 func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	switch cmd {
-	case "upgrade", "commit", "rollback", "reload", "status", "history":
+	case "upgrade", "commit", "rollback", "reload", "restore", "status", "history":
 	default:
 		return nil
 	}
@@ -167,7 +173,10 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 	fs.StringVar(&f.pidFile, "pid-file", "/run/nginx.pid", "nginx's pid file")
 	fs.StringVar(&f.unit, "unit", "", "the systemd service running nginx (default: found from the master's cgroup)")
 	fs.BoolVar(&f.untrust, "allow-untrusted-paths", false, "act on pid files and binaries that users other than root could write (unsafe; for deliberate layouts only)")
-	if cmd == "status" {
+	if cmd == "upgrade" || cmd == "reload" || cmd == "restore" || cmd == "status" {
+		fs.StringVar(&f.stateDir, "state-dir", keep.DefaultDir, "directory of the kept builds and the record of a failed swap")
+	}
+	if cmd == "status" || cmd == "restore" {
 		return f
 	}
 	fs.Var(&f.health, "health", "URL that must answer 2xx/3xx through the new build, http(s)://host/uri or http://unix:/path/to.sock:/uri (repeatable)")
@@ -186,12 +195,13 @@ func addFlags(fs *flag.FlagSet, cmd string) *flags {
 
 func (f *flags) options() upgrade.Options {
 	return upgrade.Options{
-		PidFile: f.pidFile,
-		Binary:  f.binary,
-		Soak:    f.soak,
-		Pause:   f.pause,
-		Health:  health.Checker{URLs: f.health},
-		LockDir: f.lockDir,
+		PidFile:  f.pidFile,
+		Binary:   f.binary,
+		Soak:     f.soak,
+		Pause:    f.pause,
+		Health:   health.Checker{URLs: f.health},
+		LockDir:  f.lockDir,
+		StateDir: f.stateDir,
 
 		DrainWait: f.drain,
 		Wait:      f.wait,
@@ -222,6 +232,7 @@ func exitCode(cmd string, o upgrade.Outcome) int {
 
 func status(ctx context.Context, f *flags, stdout io.Writer) int {
 	st := upgrade.ReadStatus(ctx, f.pidFile)
+	st.AddFailedSwap(f.stateDir)
 	if st.Masters == nil {
 		st.Masters = []upgrade.MasterStatus{} // a list, never null, like a master's workers
 	}
@@ -250,16 +261,19 @@ func status(ctx context.Context, f *flags, stdout io.Writer) int {
 			}
 		}
 	}
-	return statusExit(st.State, mismatch)
+	return statusExit(st, mismatch)
 }
 
 // statusExit is status's exit code: 0 steady (running, or a finished swap's old master
-// draining), 2 no master, 3 half-done or systemd tracking a process the pid files do not name.
-func statusExit(s upgrade.State, mismatch bool) int {
+// draining), 2 no master, 3 a binary on disk that failed a swap, half-done, or systemd tracking
+// a process the pid files do not name.
+func statusExit(st upgrade.Status, mismatch bool) int {
 	switch {
-	case s == upgrade.Stopped:
+	case st.FailedSwap != nil && st.FailedSwap.OnDisk:
+		return exitOperator // a restart, or a reboot, would start the build that failed
+	case st.State == upgrade.Stopped:
 		return exitRefused
-	case s.HalfDone() || mismatch:
+	case st.State.HalfDone() || mismatch:
 		return exitOperator
 	}
 	return exitOK

@@ -721,11 +721,11 @@ func TestStatusExitOfEveryState(t *testing.T) {
 		upgrade.StaleOldbin: exitOperator, upgrade.Inconsistent: exitOperator,
 	}
 	for s, code := range want {
-		if got := statusExit(s, false); got != code {
+		if got := statusExit(upgrade.Status{State: s}, false); got != code {
 			t.Errorf("%s: exit %d, want %d", s, got, code)
 		}
 	}
-	if got := statusExit(upgrade.OldDraining, true); got != exitOperator {
+	if got := statusExit(upgrade.Status{State: upgrade.OldDraining}, true); got != exitOperator {
 		t.Errorf("old-draining with systemd tracking another pid: exit %d, want %d", got, exitOperator)
 	}
 	masters := []upgrade.MasterStatus{{Role: "old", Pid: 10}, {Role: "current", Pid: 20}}

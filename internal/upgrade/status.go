@@ -26,6 +26,9 @@ type Status struct {
 	ReexecPending bool `json:"reexec_pending"`
 	// Draining is the old master of a finished swap, quitting, in state old-draining.
 	Draining *Draining `json:"draining,omitempty"`
+	// FailedSwap: the binary on disk failed a swap (or restore put the kept build back); see
+	// AddFailedSwap.
+	FailedSwap *FailedSwapStatus `json:"failed_swap,omitempty"`
 }
 
 // MasterStatus describes one master.
@@ -208,7 +211,10 @@ func (st Status) Write(w io.Writer) {
 	if d := st.Draining; d != nil {
 		fmt.Fprintf(w, "draining: %s; the swap finished (new master started %s ago) and it quits on its own\n", d, time.Duration(d.SwapAgeSeconds)*time.Second)
 	}
+	st.writeFailedSwap(w)
 	switch {
+	case st.FailedSwap != nil && st.FailedSwap.OnDisk:
+		fmt.Fprintln(w, "next:     run nginx-upgradectl restore: it puts the kept build back, so that a restart starts it")
 	case st.Draining != nil && (st.UpgradePending || st.ReexecPending):
 		fmt.Fprintln(w, "next:     a new swap waits for the old master's exit: run upgrade --wait DURATION (without --wait it is refused meanwhile)")
 	case st.State.HalfDone():

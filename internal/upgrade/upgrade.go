@@ -1,7 +1,7 @@
 // Package upgrade replaces the executable of a running nginx the way nginx allows, without
 // dropping a connection, and checks every step instead of sleeping and hoping:
 //
-//	preflight → USR2 → new master → its workers → health → WINCH → health → soak → hand-over → QUIT → verify
+//	preflight → keep → USR2 → new master → its workers → health → WINCH → health → soak → hand-over → QUIT → verify
 //
 // USR2 makes the old master exec the binary on disk as a second master sharing the listening
 // sockets; WINCH makes the old workers stop accepting and finish what they serve; QUIT ends the old
@@ -57,6 +57,8 @@ type Options struct {
 	memory       memorySource // where memory is read; fixtures in tests
 
 	LockDir    string
+	StateDir   string     // kept builds and the record of a failed swap (keep.DefaultDir when "")
+	UpgradeID  string     // the run's UPGRADE_ID in the audit trail, for the record of a failed swap
 	Supervisor Supervisor // the service manager tracking nginx; nil when there is none
 	OnEvent    Observer   // called with every event as it happens
 }
@@ -142,6 +144,9 @@ func (r *run) upgrade(ctx context.Context) *Result {
 		return res
 	}
 	if res := r.preflight(ctx); res != nil {
+		return res
+	}
+	if res := r.keepRunning(ctx); res != nil {
 		return res
 	}
 	if res := r.interrupted(ctx, "USR2"); res != nil {
@@ -613,7 +618,7 @@ func (r *run) fail(ctx context.Context, step Step, err error) *Result {
 		err = fmt.Errorf("%s failed: %w; rollback failed too: %v", step, err, rbErr)
 		return r.rec.finish(NeedsOperator, err, "%v; run status", err)
 	}
-	return r.rec.finish(RolledBack, err, "new build not taken (%s: %v); rolled back, old master %d serves on its build", step, err, r.old.Pid)
+	return r.rec.finish(RolledBack, err, "new build not taken (%s: %v); rolled back, old master %d serves on its build%s", step, err, r.old.Pid, r.markFailed())
 }
 
 func samePids(a, b []nginx.Proc) bool {

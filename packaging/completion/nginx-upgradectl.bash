@@ -10,12 +10,15 @@ _nginx_upgradectl_flags() {
 		printf '%s\n' "$flags --since"
 		return
 		;;
-	upgrade | commit | rollback | reload | status) ;;
+	upgrade | commit | rollback | reload | restore | status) ;;
 	*) return ;;
 	esac
 	flags="$flags --pid-file --unit --allow-untrusted-paths"
 	case $1 in
-	status)
+	upgrade | reload | restore | status) flags="$flags --state-dir" ;;
+	esac
+	case $1 in
+	restore | status)
 		printf '%s\n' "$flags"
 		return
 		;;
@@ -37,7 +40,7 @@ _nginx_upgradectl_values() {
 		COMPREPLY=($(compgen -f -- "$2"))
 		compopt -o filenames 2>/dev/null
 		;;
-	--lock-dir | -lock-dir)
+	--lock-dir | -lock-dir | --state-dir | -state-dir)
 		COMPREPLY=($(compgen -d -- "$2"))
 		compopt -o filenames 2>/dev/null
 		;;
@@ -59,7 +62,7 @@ _nginx_upgradectl() {
 	COMPREPLY=()
 
 	if ((COMP_CWORD == 1)); then
-		COMPREPLY=($(compgen -W "upgrade commit rollback reload status history" -- "$cur"))
+		COMPREPLY=($(compgen -W "upgrade commit rollback reload restore status history" -- "$cur"))
 		return 0
 	fi
 	local cmd=${COMP_WORDS[1]}

@@ -189,3 +189,18 @@ func OneMasterOn(t testing.TB, box *testbed.Box, build string, before testbed.Un
 	}
 	return u.MainPID
 }
+
+// UnitBecomes waits until unit's ActiveState in box is want.
+func UnitBecomes(t testing.TB, box *testbed.Box, unit, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var state string
+	err := wait.Until(ctx, 200*time.Millisecond, func() (bool, error) {
+		state = strings.TrimSpace(box.Sh("systemctl show -p ActiveState --value " + unit))
+		return state == want, nil
+	})
+	if err != nil {
+		t.Fatalf("%s is %s, want %s: %v\n%s", unit, state, want, err, box.Sh("systemctl status --no-pager "+unit+" nginx-upgrade-failed.path nginx-upgrade-failed.service || true"))
+	}
+}

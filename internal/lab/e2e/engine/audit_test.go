@@ -59,7 +59,7 @@ func TestAuditTrailInAFileWithoutJournald(t *testing.T) {
 			t.Errorf("step %s: id %s by %q old pid %d; want the run's id, cli, %d", s.Step, s.UpgradeID, s.InvokedBy, s.OldMasterPID, ok.json.OldMasterPID)
 		}
 	}
-	want := []string{"find_master", "preflight", "usr2", "new_master", "workers", "health", "winch", "soak", "quit", "verify", "outcome"}
+	want := []string{"find_master", "preflight", "keep", "usr2", "new_master", "workers", "health", "winch", "soak", "quit", "verify", "outcome"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("success steps %v, want %v", steps, want)
 	}

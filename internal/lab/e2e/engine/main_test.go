@@ -80,7 +80,12 @@ func ctlResultOf(t *testing.T, cmd *exec.Cmd, err error, args []string) ctlResul
 }
 
 func ctlCommand(ctx context.Context, t *testing.T, args ...string) *exec.Cmd {
-	args = append(args[:1:1], append([]string{"--lock-dir", lockDir(t), "--audit-log", auditLog(t)}, args[1:]...)...)
+	own := []string{"--lock-dir", lockDir(t), "--audit-log", auditLog(t)}
+	switch args[0] {
+	case "upgrade", "reload", "restore", "status": // kept builds and failed swaps: the test's own
+		own = append(own, "--state-dir", filepath.Join(lockDir(t), "state"))
+	}
+	args = append(args[:1:1], append(own, args[1:]...)...)
 	return exec.CommandContext(ctx, labtest.CtlT(t), args...)
 }
 

@@ -488,7 +488,7 @@ func TestRPMInstallsAndErasesInAScratchRoot(t *testing.T) {
 	pkg := labtest.PackageT(t, "rpm")
 	scripts := rpmT(t, "-qp", "--scripts", pkg)
 	labtest.MustContain(t, "the rpm's scriptlets", scripts,
-		"postinstall scriptlet", "systemctl enable nginx-upgrade.path nginx-upgrade.service",
+		"postinstall scriptlet", "systemctl enable nginx-upgrade.path nginx-upgrade-failed.path nginx-upgrade.service",
 		"preuninstall scriptlet", "systemctl disable --now nginx-upgrade.path",
 		"postuninstall scriptlet", "daemon-reload")
 	files := rpmT(t, "-qp", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", pkg)

@@ -122,6 +122,11 @@ func TestWorkersThatDieFailTheReloadUnderSystemd(t *testing.T) {
 			if master := labtest.OneMasterOn(t, box, box.Builds.Old, before); master != before.MainPID {
 				t.Fatalf("MainPID %d, want the old master %d", master, before.MainPID)
 			}
+			// A failed ExecReload= leaves the unit active: the failed-swap record restarts it,
+			// and its status check fails while the broken build is on disk.
+			labtest.UnitBecomes(t, box, "nginx-upgrade.service", "failed")
+			labtest.MustContain(t, "systemctl status nginx-upgrade", box.Sh("systemctl status --no-pager nginx-upgrade.service || true"),
+				"the binary on disk failed a swap at ", "run nginx-upgradectl restore")
 		})
 	}
 }
@@ -223,8 +228,8 @@ func TestAuditTrailInJournald(t *testing.T) {
 		id, outcome string
 		steps       []string
 	}{
-		{okID, "success", []string{"find_master", "preflight", "usr2", "new_master", "workers", "health", "winch", "soak", "handover", "quit", "verify", "outcome"}},
-		{backID, "rolled_back", []string{"find_master", "preflight", "usr2", "new_master", "workers", "quit", "outcome"}},
+		{okID, "success", []string{"find_master", "preflight", "keep", "usr2", "new_master", "workers", "health", "winch", "soak", "handover", "quit", "verify", "outcome"}},
+		{backID, "rolled_back", []string{"find_master", "preflight", "keep", "usr2", "new_master", "workers", "quit", "outcome"}},
 		{refusedID, "refused", []string{"outcome"}},
 	} {
 		recs := journalRecords(t, box, c.id)

@@ -1,0 +1,207 @@
+// Package keep stores the nginx builds that served before a swap, by sha256, so that a build a
+// swap was rolled back to can be put back on disk after the build that failed was installed
+// there (nginx-upgradectl restore). A rolled-back master runs from a file dpkg has already
+// replaced: /proc/PID/exe is then the only copy left of the build that works.
+package keep
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
+)
+
+// DefaultDir holds the kept builds and the record of a failed swap; it survives reboots.
+const DefaultDir = "/var/lib/nginx-upgrade"
+
+// DefaultMax is how many builds are kept: the one serving and a few before it. A build is
+// about as big as nginx's binary (1–2 MB).
+const DefaultMax = 3
+
+// Build is one kept build: builds/<sha256> is its executable, builds/<sha256>.json this.
+type Build struct {
+	SHA256  string    `json:"sha256"`
+	Path    string    `json:"path"`              // the path it was started from
+	Version string    `json:"version,omitempty"` // `nginx -v`, e.g. nginx/1.22.1
+	Package string    `json:"package,omitempty"` // the dpkg package and version, e.g. "nginx 1.22.1-9"
+	KeptAt  time.Time `json:"kept_at"`
+}
+
+// Store is a directory of kept builds, at most Max of them (DefaultMax when 0).
+type Store struct {
+	Dir string
+	Max int
+}
+
+func (s Store) builds() string { return filepath.Join(s.Dir, "builds") }
+
+// File is where the executable of the build with sum is kept.
+func (s Store) File(sum string) string { return filepath.Join(s.builds(), sum) }
+
+// open creates the store's directories, 0700, and checks that only root can write them: a kept
+// build is put back at /usr/sbin/nginx, so no one else may be able to plant one.
+func (s Store) open() error {
+	for _, dir := range []string{s.Dir, s.builds()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(dir, &st); err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || !nginx.TrustedOwner(st.Uid) || st.Mode&0o022 != 0 {
+			return fmt.Errorf("%s must be a directory owned by root and writable by root alone (mode %04o, uid %d); fix it with: chown root: %[1]s && chmod 0700 %[1]s", dir, st.Mode&0o7777, st.Uid)
+		}
+	}
+	return nil
+}
+
+// Keep copies the executable at src (a master's /proc/PID/exe: readable even when the file was
+// deleted on disk) into the store under its sha256, with b's path, version and package, and
+// drops the oldest builds beyond Max. Keeping a build already kept only marks it as the newest
+// (and keeps the package it was kept with, which dpkg no longer names once it was replaced).
+// The copy is written to a temporary file and renamed into place: a full disk leaves no half
+// build behind.
+func (s Store) Keep(src string, b Build) (Build, error) {
+	if err := s.open(); err != nil {
+		return b, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return b, fmt.Errorf("read the running build %s: %w", src, err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(s.builds(), ".keep-*")
+	if err != nil {
+		return b, fmt.Errorf("keep the running build: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // gone after the rename; what is left on an error
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(tmp, h), in)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return b, fmt.Errorf("keep the running build (copy of %s to %s): %w", src, s.builds(), err)
+	}
+	b.SHA256, b.KeptAt = hex.EncodeToString(h.Sum(nil)), time.Now()
+	if was, err := s.Get(b.SHA256); err == nil && b.Package == "" {
+		b.Package = was.Package // dpkg named it when it was still the file on disk
+	}
+	if _, err := os.Stat(s.File(b.SHA256)); errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(tmp.Name(), s.File(b.SHA256)); err != nil {
+			return b, fmt.Errorf("keep the running build: %w", err)
+		}
+	}
+	if err := writeJSON(s.File(b.SHA256)+".json", b); err != nil {
+		return b, fmt.Errorf("keep the running build: %w", err)
+	}
+	return b, s.prune()
+}
+
+// Get returns the kept build with sum.
+func (s Store) Get(sum string) (Build, error) {
+	var b Build
+	data, err := os.ReadFile(s.File(sum) + ".json")
+	if err == nil {
+		err = json.Unmarshal(data, &b)
+	}
+	if err == nil {
+		_, err = os.Stat(s.File(sum))
+	}
+	if err != nil {
+		return b, fmt.Errorf("kept build sha256 %.12s in %s: %w", sum, s.builds(), err)
+	}
+	return b, nil
+}
+
+// List returns the kept builds, the newest first.
+func (s Store) List() ([]Build, error) {
+	metas, err := filepath.Glob(filepath.Join(s.builds(), "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var list []Build
+	for _, m := range metas {
+		if b, err := s.Get(strings.TrimSuffix(filepath.Base(m), ".json")); err == nil {
+			list = append(list, b)
+		}
+	}
+	slices.SortFunc(list, func(a, b Build) int { return b.KeptAt.Compare(a.KeptAt) })
+	return list, nil
+}
+
+// prune drops the oldest builds beyond Max.
+func (s Store) prune() error {
+	max := s.Max
+	if max <= 0 {
+		max = DefaultMax
+	}
+	list, err := s.List()
+	if err != nil || len(list) <= max {
+		return err
+	}
+	for _, b := range list[max:] {
+		// The description first: a build without one is no longer listed, nor offered.
+		if err := errors.Join(os.Remove(s.File(b.SHA256)+".json"), os.Remove(s.File(b.SHA256))); err != nil {
+			return fmt.Errorf("drop the oldest kept build: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeJSON writes v to path through a temporary file renamed into place, so a reader sees the
+// old content or the new, never a part.
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(append(data, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// HashFile returns the sha256 of the file at path, hex-encoded.
+func HashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -749,7 +749,8 @@ func TestWaitTakesTheLockOnceTheRunInProgressEnds(t *testing.T) {
 	if got := checkRefusedJSON(t, "upgrade", e.run("upgrade", "--pid-file", pidFile, "--wait", "100ms", "--json")); !strings.Contains(got.Error, "another nginx-upgradectl run") || !strings.Contains(got.Error, "--wait") {
 		t.Errorf("holder outlasting --wait: error %q, want busy after the wait", got.Error)
 	}
-	release := time.AfterFunc(300*time.Millisecond, func() { unix.Flock(int(f.Fd()), unix.LOCK_UN) })
+	fd := int(f.Fd()) // read here: holdLock's cleanup closes f on the test's goroutine
+	release := time.AfterFunc(300*time.Millisecond, func() { unix.Flock(fd, unix.LOCK_UN) })
 	defer release.Stop()
 	r := e.run("upgrade", "--pid-file", pidFile, "--wait", "1m", "--json")
 	got := checkRefusedJSON(t, "upgrade", r)

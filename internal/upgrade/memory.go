@@ -93,6 +93,10 @@ type cgroupLimit struct {
 	mount      string // under the cgroup root: "" for cgroup2, "memory" for the v1 controller
 	dir        string // the process's cgroup in that hierarchy
 	max, usage string // the files: memory.max and memory.current, or their v1 names
+	// inactive is the memory.stat key of the page cache the kernel reclaims before it would
+	// kill anything: the files nginx serves and logs fill usage up to the limit within days,
+	// and counting them would refuse every swap of a long-running unit.
+	inactive string
 }
 
 // cgroupLimits reads /proc/PID/cgroup: the cgroup2 path ("0::/system.slice/nginx.service") and,
@@ -108,9 +112,9 @@ func cgroupLimits(b []byte) []cgroupLimit {
 		}
 		switch {
 		case f[0] == "0" && f[1] == "":
-			ls = append(ls, cgroupLimit{dir: path.Clean(f[2]), max: "memory.max", usage: "memory.current"})
+			ls = append(ls, cgroupLimit{dir: path.Clean(f[2]), max: "memory.max", usage: "memory.current", inactive: "inactive_file"})
 		case slices.Contains(strings.Split(f[1], ","), "memory"):
-			ls = append(ls, cgroupLimit{mount: "memory", dir: path.Clean(f[2]), max: "memory.limit_in_bytes", usage: "memory.usage_in_bytes"})
+			ls = append(ls, cgroupLimit{mount: "memory", dir: path.Clean(f[2]), max: "memory.limit_in_bytes", usage: "memory.usage_in_bytes", inactive: "total_inactive_file"})
 		}
 	}
 	return ls
@@ -166,16 +170,48 @@ func (m memorySource) cgroupRoom(l cgroupLimit) (room uint64, by string, err err
 			if err != nil {
 				return 0, "", err
 			}
-			left := max - min(cur, max)
+			cache, err := m.cgroupStat(l.mount, d, l.inactive)
+			if err != nil {
+				return 0, "", err
+			}
+			used := cur - min(cache, cur)
+			left := max - min(used, max)
 			if by == "" || left < room {
 				room = left
 				by = fmt.Sprintf("cgroup %s: %s %s - %s %s", d, l.max, mib(max), l.usage, mib(cur))
+				if cache > 0 {
+					by += fmt.Sprintf(" (of which %s %s, reclaimable)", l.inactive, mib(cache))
+				}
 			}
 		}
 		if d == "/" {
 			return room, by, nil
 		}
 	}
+}
+
+// cgroupStat reads key from a cgroup's memory.stat, in bytes; 0 when the file or key is missing.
+func (m memorySource) cgroupStat(mount, dir, key string) (uint64, error) {
+	p := path.Join(m.cgroup, mount, dir, "memory.stat")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", p, err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		v, ok := strings.CutPrefix(line, key+" ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %s %q: not a number of bytes", p, key, v)
+		}
+		return n, nil
+	}
+	return 0, nil
 }
 
 // cgroupValue reads a cgroup's limit or usage: limited is false for no limit ("max"; v1 writes

@@ -85,6 +85,14 @@ func TestHeadroomTakesTheTightestCgroupLimitUpToTheRoot(t *testing.T) {
 	if h.available != 100<<20 || h.enough() || !strings.Contains(h.limitedBy, "cgroup /system.slice/nginx.service: memory.max 300.0 MiB - memory.current 200.0 MiB") {
 		t.Fatalf("headroom %s, want 100 MiB left by the unit's cgroup", h)
 	}
+	// Page cache the kernel reclaims first (files served and logged) is room, not usage.
+	f.write(f.src.cgroup, unit+"/memory.stat", "anon 52428800\nfile 157286400\nactive_file 10485760\ninactive_file 146800640\n")
+	if h := f.measure(pids); h.available != 240<<20 || !h.enough() || !strings.HasSuffix(h.limitedBy, "(of which inactive_file 140.0 MiB, reclaimable)") {
+		t.Fatalf("headroom %s, want 240 MiB: 200 MiB used, 140 MiB of it inactive file cache", h)
+	}
+	if err := os.Remove(filepath.Join(f.src.cgroup, unit, "memory.stat")); err != nil {
+		t.Fatal(err)
+	}
 	// A parent slice with less room left binds the unit as much.
 	f.write(f.src.cgroup, slice+"/memory.max", "5100000000\n")
 	if h := f.measure(pids); h.available != 100000000 || !strings.Contains(h.limitedBy, "cgroup /system.slice:") {
@@ -125,8 +133,8 @@ func TestCgroupLimitsReadsV2AndTheV1MemoryController(t *testing.T) {
 	hybrid := "9:name=systemd:/\n4:memory:/process_api/1c1f\n3:cpu,cpuacct:/x\n0::/\n"
 	got := cgroupLimits([]byte(hybrid))
 	want := []cgroupLimit{
-		{mount: "memory", dir: "/process_api/1c1f", max: "memory.limit_in_bytes", usage: "memory.usage_in_bytes"},
-		{dir: "/", max: "memory.max", usage: "memory.current"},
+		{mount: "memory", dir: "/process_api/1c1f", max: "memory.limit_in_bytes", usage: "memory.usage_in_bytes", inactive: "total_inactive_file"},
+		{dir: "/", max: "memory.max", usage: "memory.current", inactive: "inactive_file"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("cgroupLimits(%q) = %+v, want %+v", hybrid, got, want)

@@ -16,12 +16,9 @@ var nginxUnits = []struct {
 	{"d", 24 * time.Hour}, {"h", time.Hour}, {"ms", time.Millisecond}, {"m", time.Minute}, {"s", time.Second},
 }
 
-// ParseTime reads a time value of a msec directive as nginx does: "30s", "1m30s", "500ms", or a
-// bare number of milliseconds.
+// ParseTime reads a time value of a msec directive as nginx does (ngx_parse_time): "30s",
+// "1m30s", "500ms"; a number without a unit, alone or last, is seconds ("30", "1m30").
 func ParseTime(v string) (time.Duration, error) {
-	if n, err := strconv.ParseUint(v, 10, 31); err == nil {
-		return time.Duration(n) * time.Millisecond, nil
-	}
 	if v == "" {
 		return 0, errors.New("empty time value")
 	}
@@ -37,6 +34,9 @@ func ParseTime(v string) (time.Duration, error) {
 		}
 		n, _ := strconv.Atoi(rest[:i])
 		rest = rest[i:]
+		if rest == "" {
+			return total + time.Duration(n)*time.Second, nil
+		}
 		unit := -1
 		for j, u := range nginxUnits {
 			if len(rest) >= len(u.suffix) && rest[:len(u.suffix)] == u.suffix {

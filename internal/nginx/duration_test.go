@@ -8,7 +8,7 @@ import (
 
 func TestParseTimeReadsNginxTimeValues(t *testing.T) {
 	good := map[string]time.Duration{
-		"30s": 30 * time.Second, "10": 10 * time.Millisecond, "500ms": 500 * time.Millisecond,
+		"30s": 30 * time.Second, "10": 10 * time.Second, "1m30": 90 * time.Second, "500ms": 500 * time.Millisecond,
 		"1m30s": 90 * time.Second, "2h": 2 * time.Hour, "1d": 24 * time.Hour, "5m": 5 * time.Minute,
 	}
 	for v, want := range good {

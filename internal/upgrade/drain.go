@@ -49,7 +49,9 @@ func readDraining(old, nm nginx.Proc) Draining {
 	d := Draining{Pid: old.Pid}
 	serving, stopping, err := nginx.Workers(old.Pid)
 	if err == nil {
-		var pids []int
+		// The master first: CountSockets reads the first pid's network tables, and a draining
+		// worker may exit at any moment; the master holds no connection of its own.
+		pids := []int{old.Pid}
 		for _, w := range append(serving, stopping...) {
 			pids = append(pids, w.Pid)
 		}
@@ -103,11 +105,13 @@ func (r *run) drainNote() string {
 }
 
 // steadyState reads the state for a new swap. While a previous swap's old master drains, USR2
-// would do nothing: the run is refused, or waits (up to Wait, counted from the start of the run)
-// for the old master's exit and reads the state again.
+// would do nothing: when there is something to swap, the run is refused, or waits (up to Wait,
+// counted from the start of the run) for the old master's exit and reads the state again. With
+// nothing to swap it goes on: preflight finds nothing to do, and a configuration reload (HUP to
+// the new master, certbot's deploy hook) works during a drain.
 func (r *run) steadyState(ctx context.Context) (Snapshot, *Result) {
 	s := ReadState(r.opts.PidFile)
-	if s.State != OldDraining {
+	if s.State != OldDraining || !swapPending(*s.Current) {
 		return s, nil
 	}
 	d := readDraining(s.Old.Proc, s.Current.Proc)

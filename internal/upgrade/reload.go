@@ -17,13 +17,8 @@ import (
 // configuration reload, tested first and checked after.
 func Reload(ctx context.Context, opts Options) *Result {
 	return begin(ctx, opts, func(r *run) *Result {
-		if s := ReadState(r.opts.PidFile); s.State == Running {
-			if bin, err := nginx.StatBinary(s.Current.Args.Binary); err == nil {
-				// A stale set that cannot be read gives no reason: the configuration reload still runs.
-				if stale, _ := staleness(*s.Current, bin); len(stale.Reasons()) > 0 {
-					return r.upgrade(ctx)
-				}
-			}
+		if s := ReadState(r.opts.PidFile); s.State == Running && swapPending(*s.Current) {
+			return r.upgrade(ctx)
 		}
 		return r.reloadConfig(ctx)
 	})
@@ -75,4 +70,16 @@ func (r *run) waitReplaced(ctx context.Context, master nginx.Proc, before []ngin
 		return fmt.Errorf("master %d has %d serving workers, %d new expected: %w", master.Pid, len(last), want, err)
 	}
 	return nil
+}
+
+// swapPending reports whether master m has a reason to swap: the binary on disk is another one,
+// or m or its workers map libraries or modules replaced on disk. A binary that cannot be read, or
+// a stale set that cannot be, gives no reason here: preflight says what is wrong when it runs.
+func swapPending(m nginx.Master) bool {
+	bin, err := nginx.StatBinary(m.Args.Binary)
+	if err != nil {
+		return false
+	}
+	stale, _ := staleness(m, bin)
+	return len(stale.Reasons()) > 0
 }

@@ -36,19 +36,25 @@ func (r *run) keepRunning(ctx context.Context) *Result {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a swap first keeps the running build, which restore puts back after a rollback: free space in %s (or pass --state-dir)", err, st.Dir)
 	}
 	r.rec.info.Old.SHA256 = kept.SHA256
-	// Another build than the one that failed is on disk now: the record is history. A restore
-	// keeps it: packaging/hook needs it to lift the diversion.
-	if f, err := st.Failed(); err == nil && f != nil && f.Restored == nil && f.FailedSHA256 != r.bin.SHA256 {
-		if err := st.ForgetFailed(); err != nil {
-			return r.rec.finish(Refused, err, "refused, nothing signalled: %v", err)
-		}
-	}
 	pkg := ""
 	if kept.Package != "" {
 		pkg = ", package " + kept.Package
 	}
 	r.rec.record(StepKeep, "ok", nil, "kept the running build (sha256 %.12s%s) as %s", kept.SHA256, pkg, st.File(kept.SHA256))
 	return nil
+}
+
+// forgetFailed drops the record of a failed swap once another build serves, verified: it is
+// history then. Not before: its removal restarts nginx-upgrade.service (nginx-upgrade-failed.path),
+// whose status must find the swap done. A restore keeps it: packaging/hook needs it to lift the
+// diversion.
+func (r *run) forgetFailed() error {
+	st := r.store()
+	f, err := st.Failed()
+	if err != nil || f == nil || f.Restored != nil || f.FailedSHA256 == r.bin.SHA256 {
+		return nil
+	}
+	return st.ForgetFailed()
 }
 
 // markFailed records, after a rollback from a new binary, that the binary on disk failed a swap,

@@ -191,6 +191,9 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	if err := r.verify(ctx); err != nil {
 		return r.rec.finish(NeedsOperator, err, "swap done but not verified: %v; run status", err)
 	}
+	if err := r.forgetFailed(); err != nil {
+		r.rec.record(StepKeep, "failed", err, "the record of an earlier failed swap stays, and status still warns of it: %v", err)
+	}
 	if !r.bin.SameFileAt(r.bin.Path) {
 		return r.rec.finish(Success, nil, "upgraded: master %d runs the tested build (sha256 %.12s)%s; %s changed on disk during the run, so run upgrade again", r.nm.Pid, r.bin.SHA256, r.drainNote(), r.bin.Path)
 	}
@@ -618,7 +621,12 @@ func (r *run) fail(ctx context.Context, step Step, err error) *Result {
 		err = fmt.Errorf("%s failed: %w; rollback failed too: %v", step, err, rbErr)
 		return r.rec.finish(NeedsOperator, err, "%v; run status", err)
 	}
-	return r.rec.finish(RolledBack, err, "new build not taken (%s: %v); rolled back, old master %d serves on its build%s", step, err, r.old.Pid, r.markFailed())
+	// An interrupt or the run's deadline is no verdict on the build: nothing is recorded then.
+	note := "; the run was interrupted, so the build on disk was not judged"
+	if ctx.Err() == nil {
+		note = r.markFailed()
+	}
+	return r.rec.finish(RolledBack, err, "new build not taken (%s: %v); rolled back, old master %d serves on its build%s", step, err, r.old.Pid, note)
 }
 
 func samePids(a, b []nginx.Proc) bool {

@@ -35,7 +35,7 @@ type Supervisor struct {
 func (s *Supervisor) HandOver(ctx context.Context, from, to nginx.Proc) (string, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	retries := s.Client.Retries
+	missed := s.Client.Missed
 	now, err := s.Client.Service(ctx, s.Unit)
 	switch {
 	case err != nil:
@@ -64,8 +64,8 @@ func (s *Supervisor) HandOver(ctx context.Context, from, to nginx.Proc) (string,
 		return "", fmt.Errorf("systemd %s did not take %s for %s (now %s; does the unit allow notifications? NotifyAccess=%q): %w", version, h.State(to.Pid), s.Unit, last, last.NotifyAccess, err)
 	}
 	how := "handed over " + h.String()
-	if n := s.Client.Retries - retries; n > 0 {
-		how += fmt.Sprintf(", after %d D-Bus calls that got no answer (last: %s)", n, s.Client.LastRetry)
+	if n := s.Client.Missed - missed; n > 0 {
+		how += fmt.Sprintf("; D-Bus did not answer, retried %d times (last: %s)", n, s.Client.LastMiss)
 	}
 	return how, nil
 }

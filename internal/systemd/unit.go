@@ -21,11 +21,11 @@ import (
 type Client struct {
 	conn *sd.Conn
 	dial func(context.Context) (*sd.Conn, error)
-	// Retries counts calls that failed for want of an answer and were tried again: how often a
-	// run met a bus or a systemd that did not answer.
-	Retries int
-	// LastRetry is the error of the last such call, "" when there was none.
-	LastRetry string
+	// Missed counts the times a call found its connection dropped or got no answer, and was tried
+	// again: how often a run met a bus or a systemd that did not answer.
+	Missed int
+	// LastMiss says what the last of them was, "" when there was none.
+	LastMiss string
 }
 
 const (
@@ -94,8 +94,11 @@ func (c *Client) call(ctx context.Context, what string, f func(context.Context, 
 	var last error
 	err := wait.Until(ctx, retryEvery, func() (bool, error) {
 		if c.conn == nil || !c.conn.Connected() {
-			c.Close()
-			c.conn = nil
+			if c.conn != nil {
+				c.miss("the connection dropped")
+				c.Close()
+				c.conn = nil
+			}
 			conn, err := c.dial(ctx)
 			if err != nil {
 				last = err
@@ -111,8 +114,7 @@ func (c *Client) call(ctx context.Context, what string, f func(context.Context, 
 		}
 		if ctx.Err() == nil && (unanswered(err) || !c.conn.Connected()) {
 			last = err
-			c.Retries++
-			c.LastRetry = err.Error()
+			c.miss(err.Error())
 			return false, nil
 		}
 		return false, fmt.Errorf("%s over D-Bus: %w", what, err)
@@ -121,6 +123,11 @@ func (c *Client) call(ctx context.Context, what string, f func(context.Context, 
 		return fmt.Errorf("%s: neither D-Bus nor systemd answered before the deadline (last: %v): %w", what, last, err)
 	}
 	return err
+}
+
+func (c *Client) miss(what string) {
+	c.Missed++
+	c.LastMiss = what
 }
 
 // unanswered reports whether err means the bus or systemd did not answer, rather than that

@@ -65,7 +65,7 @@ func (s *Supervisor) HandOver(ctx context.Context, from, to nginx.Proc) (string,
 	}
 	how := "handed over " + h.String()
 	if n := s.Client.Missed - missed; n > 0 {
-		how += fmt.Sprintf("; D-Bus did not answer, retried %d times (last: %s)", n, s.Client.LastMiss)
+		how += fmt.Sprintf("; D-Bus did not answer at first: %d retries (last: %s)", n, s.Client.LastMiss)
 	}
 	return how, nil
 }

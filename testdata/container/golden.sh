@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds the cached golden Debian tree that internal/nspawn boots with
-# `systemd-nspawn --volatile=overlay --boot`, then caches the nginx .debs
-# (nginx-debs.sh) and the library packages of the library-update tests (lib-debs.sh). Safe to run again: a complete tree whose stamp matches is
-# reused, a half-built or outdated one is rebuilt.
+# Builds the cached golden Debian trees that internal/lab/nspawn boots with
+# `systemd-nspawn --volatile=overlay --boot`, one per release the lab runs (release.sh; all of them
+# by default, or those named: `golden.sh trixie`), then caches each release's nginx .debs
+# (nginx-debs.sh) and the library packages of the library-update tests (lib-debs.sh). Safe to run
+# again: a complete tree whose stamp matches is reused, a half-built or outdated one is rebuilt.
+#
+#   $NGINX_UPGRADE_CACHE/<release>/golden
 #
 # Host prerequisites, installed here on a fresh Debian 12 machine:
 #   - debootstrap and systemd-container (systemd-nspawn, /usr/bin);
@@ -12,12 +15,12 @@
 #     /sys/fs/cgroup has neither.
 #
 # Environment: NGINX_UPGRADE_CACHE (default /var/cache/nginx-upgrade).
+
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${NGINX_UPGRADE_CACHE:-/var/cache/nginx-upgrade}
-suite=bookworm
-golden=$cache/golden-$suite
+# shellcheck source=release.sh
+source "$here/release.sh"
 # Inside the tree so that the rename publishes tree and stamp together.
 stamp_name=.nginx-upgrade-golden
 
@@ -51,34 +54,11 @@ ensure_cgroups() {
 	mount -t cgroup2 cgroup2 /sys/fs/cgroup
 }
 
-# The first URI of the apt source that serves $suite, so the tree comes from
-# the same mirror as the host's packages.
-mirror() {
-	local uri=
-	if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
-		uri=$(awk -v suite="$suite" '
-			/^[[:space:]]*$/ { if (ok && u != "") { print u; exit } ok = 0; u = ""; next }
-			tolower($1) == "uris:" { u = $2 }
-			tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == suite) ok = 1 }
-			END { if (ok && u != "") print u }
-		' /etc/apt/sources.list.d/debian.sources | head -n1)
-	fi
-	if [[ -z $uri && -r /etc/apt/sources.list ]]; then
-		# deb [options] URI suite components...
-		uri=$(awk -v suite="$suite" '
-			{ sub(/\[[^]]*\]/, "") }
-			$1 == "deb" && $3 == suite { print $2; exit }
-		' /etc/apt/sources.list)
-	fi
-	[[ -n $uri ]] || { log "no apt source for $suite in /etc/apt"; return 1; }
-	printf '%s\n' "$uri"
-}
-
 # nginx's and nginx-common's run-time dependencies over every version apt
 # knows, so `dpkg -i nginx-common_*.deb nginx_*.deb` works offline in the
 # container. Alternatives resolve to their first member, as apt does.
 nginx_deps() {
-	apt-cache show nginx nginx-common |
+	apt_cache show nginx nginx-common |
 		sed -n 's/^\(Pre-\)\{0,1\}Depends: //p' |
 		tr ',' '\n' |
 		sed 's/|.*//; s/(.*)//; s/:any//; s/[[:space:]]//g' |
@@ -92,6 +72,9 @@ include_list() {
 		# man-db: `man nginx-upgradectl` in the packaging tests (minbase has no man).
 		printf '%s\n' systemd systemd-sysv dbus curl procps iproute2 \
 			policy-rcd-declarative policy-rcd-declarative-allow-all python3 python3-apt man-db
+		# debootstrap does not resolve virtual packages: on Debian 13 policy-rcd-declarative's
+		# libre-engine-re2-perl depends on libre2-11-absl20240722, which libre2-11 provides.
+		[[ $release == trixie ]] && printf '%s\n' libre2-11
 		nginx_deps
 	} | sort -u | paste -sd, -
 }
@@ -116,8 +99,10 @@ build() {
 	local want=$1 tmp=$golden.tmp include
 	include=$(sed -n 's/^include=//p' <<<"$want")
 	rm -rf "$tmp"
-	log "debootstrap $suite into $tmp (include=$include)"
-	debootstrap --variant=minbase --include="$include" "$suite" "$tmp" "$(mirror)"
+	log "debootstrap $release into $tmp (include=$include)"
+	# From the mirror the host's own packages come from.
+	debootstrap --variant=minbase --include="$include" "$release" "$tmp" \
+		"$(host_uri "$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")")"
 	configure_tree "$tmp"
 	printf '%s\n' "$want" >"$tmp/$stamp_name"
 	if [[ -e $golden ]]; then
@@ -131,13 +116,23 @@ build() {
 
 main() {
 	if ((EUID != 0)); then
-		log "run as root: it installs packages, mounts cgroups and writes $cache"
+		log "run as root: it installs packages, mounts cgroups and writes ${NGINX_UPGRADE_CACHE:-/var/cache/nginx-upgrade}"
 		exit 1
 	fi
 	ensure_host
-	mkdir -p "$cache"
+	local r
+	for r in "${@:-${releases[@]}}"; do
+		golden_release "$r"
+	done
+}
+
+golden_release() {
+	release_init "$1"
+	golden=$rcache/golden
+	mkdir -p "$rcache"
+	apt_lists
 	# One builder at a time; a second run waits and then finds the tree done.
-	exec 9>"$cache/.golden.lock"
+	exec 9>"$rcache/.golden.lock"
 	flock 9
 	local want
 	want="include=$(include_list)
@@ -147,9 +142,10 @@ configure=$(declare -f configure_tree | sha256sum | cut -d' ' -f1)"
 	else
 		build "$want"
 	fi
-	bash "$here/nginx-debs.sh"
+	exec 9>&-
+	bash "$here/nginx-debs.sh" "$release"
 	# The library-update tests' packages: needrestart's closure is computed against the tree.
-	bash "$here/lib-debs.sh"
+	bash "$here/lib-debs.sh" "$release"
 }
 
 main "$@"

@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
-# Caches the nginx and nginx-common .debs of the two newest distinct nginx
-# versions apt knows, for upgrade tests (OLD is installed, NEW replaces it),
-# and NEW's libnginx-mod-stream, a dynamic module built for that very nginx
-# (the archive's pool may no longer have OLD's):
-#   $NGINX_UPGRADE_CACHE/debs/<version>/{nginx,nginx-common}_*.deb
-#   $NGINX_UPGRADE_CACHE/debs/<NEW>/libnginx-mod-stream_*.deb
-#   $NGINX_UPGRADE_CACHE/debs/versions   (two lines: OLD, then NEW)
+# nginx-debs.sh [RELEASE]: caches, for one Debian release (release.sh; default bookworm), the
+# nginx and nginx-common .debs of the two newest distinct nginx versions its archive serves, for
+# upgrade tests (OLD is installed, NEW replaces it), and NEW's libnginx-mod-stream, a dynamic
+# module built for that very nginx (the archive's pool may no longer have OLD's):
+#   $NGINX_UPGRADE_CACHE/<release>/debs/<version>/{nginx,nginx-common}_*.deb
+#   $NGINX_UPGRADE_CACHE/<release>/debs/<NEW>/libnginx-mod-stream_*.deb
+#   $NGINX_UPGRADE_CACHE/<release>/debs/versions   (two lines: OLD, then NEW)
 # Safe to run again: packages already downloaded are skipped.
 set -euo pipefail
 
-cache=${NGINX_UPGRADE_CACHE:-/var/cache/nginx-upgrade}
-debs=$cache/debs
+# shellcheck source=release.sh
+source "$(dirname "${BASH_SOURCE[0]}")/release.sh"
+release_init "${1:-bookworm}"
+debs=$rcache/debs
 
 log() { printf 'nginx-debs.sh: %s\n' "$*" >&2; }
 
-if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-	apt-get update
-fi
+apt_lists
 
 # apt lists versions newest first; keep the first two distinct binary ones.
-mapfile -t newest < <(apt-cache madison nginx | awk -F' *[|] *' '$3 ~ /Packages$/ && !seen[$2]++ { print $2 }' | head -n2)
+mapfile -t newest < <(apt_cache madison nginx | awk -F' *[|] *' '$3 ~ /Packages$/ && !seen[$2]++ { print $2 }' | head -n2)
 if ((${#newest[@]} != 2)); then
 	log "need two distinct nginx versions from apt-cache madison nginx, got: ${newest[*]:-none}"
 	exit 1
@@ -46,7 +46,7 @@ fetch() {
 	# from falling back to root with a warning.
 	chown _apt "$tmp"
 	log "downloading ${missing[*]}"
-	(cd "$tmp" && apt-get download -q "${missing[@]}")
+	(cd "$tmp" && apt_get download -q "${missing[@]}")
 	chown root "$tmp"
 	chmod 755 "$tmp"
 	if [[ -d $dir ]]; then
@@ -63,4 +63,4 @@ fetch "$old"
 fetch "$new" libnginx-mod-stream
 printf '%s\n%s\n' "$old" "$new" >"$debs/versions.tmp"
 mv "$debs/versions.tmp" "$debs/versions"
-log "OLD=$old NEW=$new in $debs"
+log "$release: OLD=$old NEW=$new in $debs"

@@ -49,13 +49,13 @@ func (p LibraryUpdate) Describe() string {
 
 // libssl3Versions are OLDER and NEWER as lib-debs.sh cached them, run when missing.
 func libssl3Versions() (older, newer string, err error) {
-	versions := filepath.Join(nspawn.CacheDir(), "debs/libs/libssl3/versions")
+	versions := filepath.Join(nspawn.HostRelease.LibsDir(), "libssl3/versions")
 	if _, err := os.Stat(versions); err != nil {
 		root, err := testbed.RepoRoot()
 		if err != nil {
 			return "", "", err
 		}
-		if out, err := exec.Command("bash", filepath.Join(root, "testdata/container/lib-debs.sh")).CombinedOutput(); err != nil {
+		if out, err := exec.Command("bash", filepath.Join(root, "testdata/container/lib-debs.sh"), string(nspawn.HostRelease)).CombinedOutput(); err != nil {
 			return "", "", fmt.Errorf("testdata/container/lib-debs.sh: %w\n%s", err, out)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 )
 
 // workDir holds the binary and the packages of one test binary; Main removes it.
@@ -49,4 +51,14 @@ func CtlT(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// EachRelease runs test once per Debian release the lab runs (nspawn.Releases), each a subtest
+// named by its codename (`-run 'TestX/trixie'` picks one): the same promise proven on each
+// release, never a copy of the test per release.
+func EachRelease(t *testing.T, test func(t *testing.T, r nspawn.Release)) {
+	t.Helper()
+	for _, r := range nspawn.Releases() {
+		t.Run(r.String(), func(t *testing.T) { test(t, r) })
+	}
 }

@@ -66,11 +66,10 @@ func NewDebs(box *testbed.Box) string {
 	return fmt.Sprintf("/debs/%s/nginx-common_*.deb /debs/%[1]s/nginx_*.deb", box.Builds.NewVersion)
 }
 
-// LocalRepo makes an apt repository on the host with the NEW nginx packages and any extra .debs,
-// to be bound into a box: `apt-get upgrade` then finds them as the upgrade candidates.
-func LocalRepo(t testing.TB, extra ...string) string {
+// LocalRepo makes an apt repository on the host with the NEW nginx packages of b and any extra
+// .debs, to be bound into a box: `apt-get upgrade` then finds them as the upgrade candidates.
+func LocalRepo(t testing.TB, b testbed.Builds, extra ...string) string {
 	t.Helper()
-	b := testbed.BuildsT(t)
 	dir := t.TempDir()
 	script := `set -eu
 new=$1 dir=$2; shift 2

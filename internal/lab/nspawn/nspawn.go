@@ -52,8 +52,10 @@ var ErrNoGolden = errors.New("golden tree missing")
 
 // Options configure Boot.
 type Options struct {
-	Golden string // golden tree; default GoldenDir()
-	Binds  []Bind
+	// Release picks the golden tree (Release.GoldenDir); default Bookworm.
+	Release Release
+	Golden  string // a golden tree by path instead
+	Binds   []Bind
 	// PrivateNetwork gives the container a network namespace of its own with
 	// only a loopback; NetNS names it for tools on the host.
 	PrivateNetwork bool
@@ -85,12 +87,16 @@ type Container struct {
 // its systemd reports the system running. A degraded system is an error that
 // names the failed units: a clean golden tree boots without any.
 func Boot(ctx context.Context, opts Options) (_ *Container, err error) {
+	release := opts.Release
+	if release == "" {
+		release = Bookworm
+	}
 	golden := opts.Golden
 	if golden == "" {
-		golden = GoldenDir()
+		golden = release.GoldenDir()
 	}
 	if _, err := os.Stat(filepath.Join(golden, stampName)); err != nil {
-		return nil, fmt.Errorf("%w: %s: build it with `bash testdata/container/golden.sh` as root", ErrNoGolden, golden)
+		return nil, fmt.Errorf("%w: %s: build it with `%s` as root", ErrNoGolden, golden, release.Script())
 	}
 	if _, err := os.Stat(nspawnPath); err != nil {
 		return nil, fmt.Errorf("systemd-nspawn missing (`bash testdata/container/golden.sh` installs it): %w", err)

@@ -56,13 +56,21 @@ func TestBootDegraded(t *testing.T) {
 	}
 }
 
+// A container of every release boots its systemd with journald and D-Bus, runs the release's
+// nginx under its stock unit, and leaves nothing behind.
 func TestContainer(t *testing.T) {
+	for _, r := range Releases() {
+		t.Run(r.String(), func(t *testing.T) { testContainer(t, r) })
+	}
+}
+
+func testContainer(t *testing.T, r Release) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	debs, bind := DebsBindT(t)
+	debs, bind := DebsBindT(t, r)
 
-	c := BootT(t, Options{Binds: []Bind{bind}})
+	c := BootT(t, Options{Release: r, Binds: []Bind{bind}})
 	t.Logf("boot: %v (leader pid %d)", time.Since(start).Round(time.Millisecond), c.Leader())
 
 	if out, _, err := c.Exec(ctx, "systemctl", "is-system-running"); err != nil || strings.TrimSpace(out) != "running" {

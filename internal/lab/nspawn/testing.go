@@ -39,10 +39,10 @@ func BootT(t testing.TB, opts Options) *Container {
 // DebsDir is where tests bind the cached nginx .debs in the container.
 const DebsDir = "/debs"
 
-// DebsBindT binds the cached nginx .debs read-only at DebsDir.
-func DebsBindT(t testing.TB) (Debs, Bind) {
+// DebsBindT binds release's cached nginx .debs read-only at DebsDir.
+func DebsBindT(t testing.TB, release Release) (Debs, Bind) {
 	t.Helper()
-	debs, err := CachedDebs()
+	debs, err := release.CachedDebs()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func sdNotify(socket string, credPID int, msg string, fds ...int) error {
 func TestSystemdClaims(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	debs, bind := nspawn.DebsBindT(t)
+	debs, bind := nspawn.DebsBindT(t, nspawn.Bookworm)
 	c := nspawn.BootT(t, nspawn.Options{Binds: []nspawn.Bind{bind}})
 	nspawn.InstallNginxT(ctx, t, c, debs.Old)
 	x := &lab{t: t, ctx: ctx, c: c}

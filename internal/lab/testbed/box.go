@@ -61,6 +61,16 @@ type BoxOptions struct {
 	// OwnNetwork gives the box a network namespace of its own: its site is on port 80 of its
 	// loopback, and boxes with networks of their own run side by side, like a fleet's hosts.
 	OwnNetwork bool
+	// Release is the Debian release the box runs, with that release's nginx builds; default
+	// nspawn.Bookworm.
+	Release nspawn.Release
+}
+
+func (o BoxOptions) release() nspawn.Release {
+	if o.Release == "" {
+		return nspawn.Bookworm
+	}
+	return o.Release
 }
 
 // boxSetupTimeout bounds setting up a booted box: dpkg, the slow file, a restart, the site.
@@ -69,7 +79,7 @@ const boxSetupTimeout = 3 * time.Minute
 // NewBox boots a box as opts say and sets it up, within ctx (which also bounds the wait for the
 // host's container lock). Close tears it down.
 func NewBox(ctx context.Context, opts BoxOptions) (*Box, error) {
-	b, err := LoadBuilds()
+	b, err := LoadBuilds(opts.release())
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +120,7 @@ func BoxBindT(t testing.TB, deb string, binds ...nspawn.Bind) *Box {
 // box's journal then if the test failed).
 func BoxWithT(t testing.TB, opts BoxOptions) *Box {
 	t.Helper()
-	b := BuildsT(t)
+	b := ReleaseBuildsT(t, opts.release())
 	c := nspawn.BootT(t, bootOptions(b, opts))
 	ctx, cancel := context.WithTimeout(context.Background(), boxSetupTimeout)
 	defer cancel()
@@ -125,7 +135,7 @@ func BoxWithT(t testing.TB, opts BoxOptions) *Box {
 
 func bootOptions(b Builds, opts BoxOptions) nspawn.Options {
 	binds := append([]nspawn.Bind{{Host: filepath.Dir(b.OldDebs), Container: "/debs", ReadOnly: true}}, opts.Binds...)
-	return nspawn.Options{Binds: binds, PrivateNetwork: opts.OwnNetwork}
+	return nspawn.Options{Release: b.Release, Binds: binds, PrivateNetwork: opts.OwnNetwork}
 }
 
 // setUpBox installs the older nginx with dpkg in a booted container, adds the test site and,

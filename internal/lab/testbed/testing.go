@@ -4,15 +4,23 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 )
 
-// BuildsT loads the two Debian builds or fails the test saying how to get them. It never skips:
-// a test that did not run must not pass.
+// BuildsT loads the two Debian builds that run on this machine (nspawn.HostRelease's) or fails
+// the test saying how to get them. It never skips: a test that did not run must not pass.
 func BuildsT(t testing.TB) Builds {
 	t.Helper()
-	b, err := LoadBuilds()
+	return ReleaseBuildsT(t, nspawn.HostRelease)
+}
+
+// ReleaseBuildsT is BuildsT for the builds of release, which run in its boxes.
+func ReleaseBuildsT(t testing.TB, release nspawn.Release) Builds {
+	t.Helper()
+	b, err := LoadBuilds(release)
 	if err != nil {
-		t.Fatalf("nginx builds: %v", err)
+		t.Fatalf("%s nginx builds: %v", release.Name(), err)
 	}
 	return b
 }

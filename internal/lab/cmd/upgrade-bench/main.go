@@ -22,6 +22,7 @@ import (
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -95,7 +96,7 @@ func run(ctx context.Context, o options) error {
 	if o.scale && uint64(o.idle)+4096 > nofile {
 		return fmt.Errorf("-idle %d needs more open files than RLIMIT_NOFILE %d allows", o.idle, nofile)
 	}
-	builds, err := testbed.LoadBuilds()
+	builds, err := testbed.LoadBuilds(nspawn.HostRelease)
 	if err != nil {
 		return err
 	}

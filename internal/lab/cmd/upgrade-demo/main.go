@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
@@ -30,7 +31,7 @@ func main() {
 func demo(ctl string, soak time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	b, err := testbed.LoadBuilds()
+	b, err := testbed.LoadBuilds(nspawn.HostRelease)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func fleetT(t *testing.T, n int, ours bool) *fleet {
 	f := &fleet{broken: labtest.NewBrokenDeb(t, b, brokenVersion(b))}
 	olds, _ := filepath.Glob(filepath.Join(b.OldDebs, "*.deb"))
 	// OLD too: rolling the fleet back installs it again.
-	f.repo = labtest.LocalRepo(t, append(olds, f.broken.Deb)...)
+	f.repo = labtest.LocalRepo(t, b, append(olds, f.broken.Deb)...)
 	deb := ""
 	if ours {
 		deb = labtest.PackageT(t, "deb")

@@ -17,28 +17,50 @@ import (
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
-// Library and module updates under our package: real libssl3 builds from Debian's archive
+// Library and module updates under our package, on each release: real OpenSSL builds (libssl3, libssl3t64) from Debian's archive
 // (testdata/container/lib-debs.sh picks the two newest distinct versions apt knows), the older
 // installed in the box before nginx starts, the newer installed by apt from a local repository
 // under load. The package's apt hook re-executes nginx live once apt is done; needrestart, when
 // installed, finds nothing left to restart, and its restart of nginx is our live swap.
 
-// libPair is a library package in two versions, cached on the host under /debs/libs in boxes.
-type libPair struct{ Pkg, Older, Newer string }
+// libPair is a library package of a release in two versions, cached on the host under
+// /debs/libs in boxes.
+type libPair struct {
+	Release           nspawn.Release
+	Pkg, Older, Newer string
+}
 
-// libPairT reads the versions lib-debs.sh cached for pkg, running it when they are missing.
-func libPairT(t *testing.T, pkg string) libPair {
+// libDebsT runs lib-debs.sh for rel when its cache lacks path.
+func libDebsT(t *testing.T, rel nspawn.Release, path string) {
 	t.Helper()
-	versions := filepath.Join(nspawn.CacheDir(), "debs/libs", pkg, "versions")
-	if _, err := os.Stat(versions); err != nil {
-		root, err := testbed.RepoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("bash", filepath.Join(root, "testdata/container/lib-debs.sh")).CombinedOutput(); err != nil {
-			t.Fatalf("testdata/container/lib-debs.sh: %v\n%s", err, out)
-		}
+	if _, err := os.Stat(path); err == nil {
+		return
 	}
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("bash", filepath.Join(root, "testdata/container/lib-debs.sh"), string(rel)).CombinedOutput(); err != nil {
+		t.Fatalf("testdata/container/lib-debs.sh %s: %v\n%s", rel, err, out)
+	}
+}
+
+// rolePairT is libPairT of rel's library package in role (nspawn.LibSSL, nspawn.LibUnmapped).
+func rolePairT(t *testing.T, rel nspawn.Release, role string) libPair {
+	t.Helper()
+	libDebsT(t, rel, filepath.Join(rel.LibsDir(), role))
+	pkg, err := rel.LibPackage(role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return libPairT(t, rel, pkg)
+}
+
+// libPairT reads the versions lib-debs.sh cached for pkg of rel, running it when they are missing.
+func libPairT(t *testing.T, rel nspawn.Release, pkg string) libPair {
+	t.Helper()
+	versions := filepath.Join(rel.LibsDir(), pkg, "versions")
+	libDebsT(t, rel, versions)
 	b, err := os.ReadFile(versions)
 	if err != nil {
 		t.Fatal(err)
@@ -47,15 +69,15 @@ func libPairT(t *testing.T, pkg string) libPair {
 	if len(v) != 2 || v[0] == v[1] {
 		t.Fatalf("%s: want two versions, OLDER then NEWER: %q", versions, b)
 	}
-	return libPair{Pkg: pkg, Older: v[0], Newer: v[1]}
+	return libPair{Release: rel, Pkg: pkg, Older: v[0], Newer: v[1]}
 }
 
 // hostDebs are the host paths of the package's .debs of version v.
 func (l libPair) hostDebs(t *testing.T, v string) []string {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(nspawn.CacheDir(), "debs/libs", l.Pkg, v, l.Pkg+"_*.deb"))
+	m, _ := filepath.Glob(filepath.Join(l.Release.LibsDir(), l.Pkg, v, l.Pkg+"_*.deb"))
 	if len(m) != 1 {
-		t.Fatalf("want one %s .deb of %s in the cache, got %v (run testdata/container/lib-debs.sh)", l.Pkg, v, m)
+		t.Fatalf("want one %s .deb of %s in the cache, got %v (run testdata/container/lib-debs.sh %s)", l.Pkg, v, m, l.Release)
 	}
 	return m
 }
@@ -65,13 +87,14 @@ func (l libPair) boxDeb(v string) string {
 	return fmt.Sprintf("/debs/libs/%s/%s/%s_*.deb", l.Pkg, v, l.Pkg)
 }
 
-// needrestartDebs are needrestart and the dependencies the golden tree lacks, on the host.
-func needrestartDebs(t *testing.T) []string {
+// needrestartDebs are needrestart and the dependencies rel's golden tree lacks, on the host.
+func needrestartDebs(t *testing.T, rel nspawn.Release) []string {
 	t.Helper()
-	libPairT(t, "libssl3") // runs lib-debs.sh when the cache is empty
-	m, _ := filepath.Glob(filepath.Join(nspawn.CacheDir(), "debs/libs/needrestart/*.deb"))
+	dir := filepath.Join(rel.LibsDir(), "needrestart")
+	libDebsT(t, rel, dir)
+	m, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
 	if len(m) == 0 {
-		t.Fatalf("no needrestart .debs cached (run testdata/container/lib-debs.sh)")
+		t.Fatalf("no needrestart .debs cached (run testdata/container/lib-debs.sh %s)", rel)
 	}
 	return m
 }
@@ -81,7 +104,7 @@ func needrestartDebs(t *testing.T) []string {
 // network of its own (the load reaches it there): such boxes run beside each other.
 func libBox(t *testing.T, lib libPair, withoutPackage bool, binds ...nspawn.Bind) *testbed.Box {
 	t.Helper()
-	box := testbed.BoxWithT(t, testbed.BoxOptions{Binds: binds, OwnNetwork: true})
+	box := testbed.BoxWithT(t, testbed.BoxOptions{Release: lib.Release, Binds: binds, OwnNetwork: true})
 	if _, rc := labtest.BoxRun(t, box, "DEBIAN_FRONTEND=noninteractive dpkg -i "+lib.boxDeb(lib.Older)+" && systemctl restart nginx"); rc != 0 {
 		t.Fatalf("install %s %s: exit %d", lib.Pkg, lib.Older, rc)
 	}
@@ -164,6 +187,10 @@ func reexecuted(t *testing.T, box *testbed.Box, before testbed.Unit, reason, inv
 }
 
 func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
+	labtest.EachRelease(t, testLibraryUpdateReexecsNginxLive)
+}
+
+func testLibraryUpdateReexecsNginxLive(t *testing.T, rel nspawn.Release) {
 	for _, c := range []struct {
 		name        string
 		needrestart bool
@@ -174,12 +201,12 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 		{"dpkg -i", false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ssl := libPairT(t, "libssl3")
+			ssl := rolePairT(t, rel, nspawn.LibSSL)
 			extra := ssl.hostDebs(t, ssl.Newer)
 			if c.needrestart {
-				extra = append(extra, needrestartDebs(t)...)
+				extra = append(extra, needrestartDebs(t, rel)...)
 			}
-			repo := labtest.LocalRepo(t, extra...)
+			repo := labtest.LocalRepo(t, testbed.ReleaseBuildsT(t, rel), extra...)
 			box := libBox(t, ssl, false, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
 			env := ""
 			if c.needrestart {
@@ -200,13 +227,13 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 				out, rc = labtest.BoxRun(t, box, "DEBIAN_FRONTEND=noninteractive dpkg -i "+ssl.boxDeb(ssl.Newer))
 				by = "dpkg:nginx-upgrade:post-invoke"
 			} else {
-				out, rc = aptFromRepo(t, box, repo, env, "libssl3="+ssl.Newer)
+				out, rc = aptFromRepo(t, box, repo, env, ssl.Pkg+"="+ssl.Newer)
 			}
 			took := time.Since(start)
 
 			r := labtest.NoLoss(t, tr)
 			if rc != 0 {
-				t.Fatalf("%s libssl3=%s exited %d", c.name, ssl.Newer, rc)
+				t.Fatalf("%s %s=%s exited %d", c.name, ssl.Pkg, ssl.Newer, rc)
 			}
 			master, rec := reexecuted(t, box, before, "libraries", by)
 			if !strings.Contains(rec["REPLACED_PATHS"], "libssl.so.3") {
@@ -229,8 +256,8 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 					t.Errorf("needrestart -b after the re-exec still lists nginx:\n%s", nr)
 				}
 			}
-			t.Logf("FIGURES libssl3 %s → %s by %s: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; the package run %s; nginx.service not restarted (ActiveEnterTimestampMonotonic %s); MainPID %d → %d; before: %s; outcome %s REASON=%s by %s; needrestart -b: %q",
-				ssl.Older, ssl.Newer, c.name, r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), took.Round(time.Millisecond),
+			t.Logf("FIGURES %s %s → %s by %s: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; the package run %s; nginx.service not restarted (ActiveEnterTimestampMonotonic %s); MainPID %d → %d; before: %s; outcome %s REASON=%s by %s; needrestart -b: %q",
+				ssl.Pkg, ssl.Older, ssl.Newer, c.name, r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), took.Round(time.Millisecond),
 				before.ActiveEnter, before.MainPID, master, lib, rec["RESULT"], rec["REASON"], rec["INVOKED_BY"], nr)
 		})
 	}
@@ -241,6 +268,10 @@ func TestLibraryUpdateReexecsNginxLive(t *testing.T) {
 // once our package is removed (its restart.d file, a conffile, stays until purge): needrestart's
 // own behaviour is back.
 func TestLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T) {
+	labtest.EachRelease(t, testLibraryUpdateWithStockNeedrestartRestartsNginx)
+}
+
+func testLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T, rel nspawn.Release) {
 	for _, c := range []struct {
 		name    string
 		removed bool
@@ -249,8 +280,8 @@ func TestLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T) {
 		{"nginx-upgrade removed", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ssl := libPairT(t, "libssl3")
-			repo := labtest.LocalRepo(t, append(ssl.hostDebs(t, ssl.Newer), needrestartDebs(t)...)...)
+			ssl := rolePairT(t, rel, nspawn.LibSSL)
+			repo := labtest.LocalRepo(t, testbed.ReleaseBuildsT(t, rel), append(ssl.hostDebs(t, ssl.Newer), needrestartDebs(t, rel)...)...)
 			box := libBox(t, ssl, !c.removed, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
 			if _, rc := aptFromRepo(t, box, repo, "", "needrestart"); rc != 0 {
 				t.Fatalf("apt-get install needrestart exited %d", rc)
@@ -263,7 +294,7 @@ func TestLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T) {
 			before := box.Unit("nginx")
 			tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
 
-			out, rc := aptFromRepo(t, box, repo, "NEEDRESTART_MODE=a", "libssl3="+ssl.Newer)
+			out, rc := aptFromRepo(t, box, repo, "NEEDRESTART_MODE=a", ssl.Pkg+"="+ssl.Newer)
 
 			r := tr.Stop()
 			t.Logf("traffic (stock needrestart):\n%s", r)
@@ -288,15 +319,19 @@ func TestLibraryUpdateWithStockNeedrestartRestartsNginx(t *testing.T) {
 // lists nginx no more. The library is installed with NGINX_UPGRADE_DEFER=1 so that our dpkg
 // hook leaves the re-exec to the caller, here needrestart.
 func TestNeedrestartReexecsNginxInsteadOfRestarting(t *testing.T) {
-	ssl := libPairT(t, "libssl3")
-	repo := labtest.LocalRepo(t, needrestartDebs(t)...)
+	labtest.EachRelease(t, testNeedrestartReexecsNginxInsteadOfRestarting)
+}
+
+func testNeedrestartReexecsNginxInsteadOfRestarting(t *testing.T, rel nspawn.Release) {
+	ssl := rolePairT(t, rel, nspawn.LibSSL)
+	repo := labtest.LocalRepo(t, testbed.ReleaseBuildsT(t, rel), needrestartDebs(t, rel)...)
 	box := libBox(t, ssl, false, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
 	if _, rc := aptFromRepo(t, box, repo, "", "needrestart"); rc != 0 {
 		t.Fatalf("apt-get install needrestart exited %d", rc)
 	}
 	out, rc := labtest.BoxRun(t, box, "NGINX_UPGRADE_DEFER=1 DEBIAN_FRONTEND=noninteractive dpkg -i "+ssl.boxDeb(ssl.Newer))
 	if rc != 0 {
-		t.Fatalf("dpkg -i libssl3 %s exited %d", ssl.Newer, rc)
+		t.Fatalf("dpkg -i %s %s exited %d", ssl.Pkg, ssl.Newer, rc)
 	}
 	labtest.MustContain(t, "dpkg's output", out, "re-exec left to the caller (NGINX_UPGRADE_DEFER=1)")
 	before := box.Unit("nginx")
@@ -329,15 +364,20 @@ func TestNeedrestartReexecsNginxInsteadOfRestarting(t *testing.T) {
 // A library nginx does not map: no re-exec, nothing signalled, no run in the journal; the hook
 // costs one read of the maps.
 func TestUnmappedLibraryUpdateSignalsNothing(t *testing.T) {
-	expat := libPairT(t, "libexpat1")
-	repo := labtest.LocalRepo(t, expat.hostDebs(t, expat.Newer)...)
-	box := libBox(t, expat, false, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
+	labtest.EachRelease(t, testUnmappedLibraryUpdateSignalsNothing)
+}
+
+func testUnmappedLibraryUpdateSignalsNothing(t *testing.T, rel nspawn.Release) {
+	lib := rolePairT(t, rel, nspawn.LibUnmapped)
+	repo := labtest.LocalRepo(t, testbed.ReleaseBuildsT(t, rel), lib.hostDebs(t, lib.Newer)...)
+	box := libBox(t, lib, false, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
 	before := box.Unit("nginx")
-	if m := box.Sh(fmt.Sprintf("grep -F libexpat /proc/%d/maps || true", before.MainPID)); m != "" {
-		t.Fatalf("nginx maps libexpat: pick another library\n%s", m)
+	maps := fmt.Sprintf(`for f in $(dpkg -L %s | grep '[.]so'); do grep -F "/${f##*/}" /proc/%d/maps; done; true`, lib.Pkg, before.MainPID)
+	if m := box.Sh(maps); m != "" {
+		t.Fatalf("nginx maps %s: pick another library in lib-debs.sh\n%s", lib.Pkg, m)
 	}
 
-	out, rc := aptFromRepo(t, box, repo, "", "libexpat1="+expat.Newer)
+	out, rc := aptFromRepo(t, box, repo, "", lib.Pkg+"="+lib.Newer)
 
 	if rc != 0 {
 		t.Fatalf("apt-get exited %d", rc)
@@ -351,13 +391,13 @@ func TestUnmappedLibraryUpdateSignalsNothing(t *testing.T) {
 	if recs := outcomes(t, box); len(recs) != 0 {
 		t.Errorf("%d runs of nginx-upgradectl in the journal, want none: %v", len(recs), recs)
 	}
-	if got := box.Sh("dpkg-query -W -f '${Version}' libexpat1"); got != expat.Newer {
-		t.Errorf("libexpat1 %s installed, want %s", got, expat.Newer)
+	if got := box.Sh("dpkg-query -W -f '${Version}' " + lib.Pkg); got != lib.Newer {
+		t.Errorf("%s %s installed, want %s", lib.Pkg, got, lib.Newer)
 	}
 	// The hook's cost after such a run, in the box, nginx running: 20 runs.
 	cost := box.Sh(`bash -c 'TIMEFORMAT="%R s wall, %U s user, %S s system"; time (for i in $(seq 20); do /usr/share/nginx-upgrade/hook post-invoke apt; done)' 2>&1`)
-	t.Logf("FIGURES libexpat1 %s → %s (not mapped by nginx): no run, MainPID %d kept; hook post-invoke apt with nothing replaced, 20 runs in the box: %s",
-		expat.Older, expat.Newer, before.MainPID, strings.TrimSpace(cost))
+	t.Logf("FIGURES %s %s → %s (not mapped by nginx): no run, MainPID %d kept; hook post-invoke apt with nothing replaced, 20 runs in the box: %s",
+		lib.Pkg, lib.Older, lib.Newer, before.MainPID, strings.TrimSpace(cost))
 }
 
 // repackDeb rebuilds deb with its Version replaced (the same files: a rebuild a repository
@@ -382,14 +422,18 @@ dpkg-deb -b "$2/tree" "$4" >/dev/null`
 // hook re-executes nginx (REASON=modules), and nginx ends with the module on disk and nothing
 // deleted mapped.
 func TestModulePackageUpdateLeavesNoReplacedModuleMapped(t *testing.T) {
-	b := testbed.BuildsT(t)
+	labtest.EachRelease(t, testModulePackageUpdateLeavesNoReplacedModuleMapped)
+}
+
+func testModulePackageUpdateLeavesNoReplacedModuleMapped(t *testing.T, rel nspawn.Release) {
+	b := testbed.ReleaseBuildsT(t, rel)
 	mods, _ := filepath.Glob(filepath.Join(b.NewDebs, "libnginx-mod-stream_*.deb"))
 	if len(mods) != 1 {
 		t.Fatalf("want one libnginx-mod-stream .deb of %s in %s (run testdata/container/nginx-debs.sh), got %v", b.NewVersion, b.NewDebs, mods)
 	}
 	rebuilt := b.NewVersion + "+rebuild1"
-	repo := labtest.LocalRepo(t, repackDeb(t, mods[0], rebuilt))
-	box := testbed.BoxWithT(t, testbed.BoxOptions{Binds: []nspawn.Bind{{Host: repo, Container: repo, ReadOnly: true}}, OwnNetwork: true})
+	repo := labtest.LocalRepo(t, b, repackDeb(t, mods[0], rebuilt))
+	box := testbed.BoxWithT(t, testbed.BoxOptions{Release: rel, Binds: []nspawn.Bind{{Host: repo, Container: repo, ReadOnly: true}}, OwnNetwork: true})
 	// The module of NEW's source loads into OLD's nginx when their module ABI matches
 	// (nginx-abi-*): installed before our package, loaded by the package's own reload.
 	if _, rc := labtest.BoxRun(t, box, "DEBIAN_FRONTEND=noninteractive dpkg -i "+strings.Replace(mods[0], filepath.Dir(b.NewDebs), "/debs", 1)+" && systemctl reload nginx && sleep 1"); rc != 0 {
@@ -439,8 +483,12 @@ func TestModulePackageUpdateLeavesNoReplacedModuleMapped(t *testing.T) {
 // The new master of the first swap started on the old libssl3; the apt hook's run of the helper
 // waits (--wait) for the first swap to end, then re-executes nginx: two runs, none lost.
 func TestLibraryUpdateDuringASwapWaitsAndRuns(t *testing.T) {
-	ssl := libPairT(t, "libssl3")
-	repo := labtest.LocalRepo(t, ssl.hostDebs(t, ssl.Newer)...)
+	labtest.EachRelease(t, testLibraryUpdateDuringASwapWaitsAndRuns)
+}
+
+func testLibraryUpdateDuringASwapWaitsAndRuns(t *testing.T, rel nspawn.Release) {
+	ssl := rolePairT(t, rel, nspawn.LibSSL)
+	repo := labtest.LocalRepo(t, testbed.ReleaseBuildsT(t, rel), ssl.hostDebs(t, ssl.Newer)...)
 	box := libBox(t, ssl, false, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
 	box.Sh("echo SOAK=8s >>/etc/default/nginx-upgrade")
 	before := box.Unit("nginx")
@@ -448,7 +496,7 @@ func TestLibraryUpdateDuringASwapWaitsAndRuns(t *testing.T) {
 
 	box.Copy(box.Builds.New, "/usr/sbin/nginx.new")
 	box.Sh("mv /usr/sbin/nginx.new /usr/sbin/nginx && for i in $(seq 300); do [ -e /run/nginx.pid.oldbin ] && exit 0; sleep 0.1; done; echo no swap started; exit 1")
-	out, rc := aptFromRepo(t, box, repo, "", "libssl3="+ssl.Newer)
+	out, rc := aptFromRepo(t, box, repo, "", ssl.Pkg+"="+ssl.Newer)
 
 	if rc != 0 {
 		t.Fatalf("apt-get exited %d", rc)

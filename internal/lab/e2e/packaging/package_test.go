@@ -32,11 +32,11 @@ func testSettings(box *testbed.Box) string {
 	return fmt.Sprintf("SOAK=2s\nHEALTH_FLAGS=\"--health %s/health\"\n", box.Site.Base)
 }
 
-// packagedBox boots a box with the older nginx serving and our .deb installed with dpkg, with
+// packagedBox boots a box of release r with the older nginx serving and our .deb installed with dpkg, with
 // settings added to /etc/default/nginx-upgrade. Installing the package must not touch nginx.
-func packagedBox(t *testing.T, settings func(*testbed.Box) string, binds ...nspawn.Bind) *testbed.Box {
+func packagedBox(t *testing.T, r nspawn.Release, settings func(*testbed.Box) string, binds ...nspawn.Bind) *testbed.Box {
 	t.Helper()
-	box := testbed.BoxBindT(t, "", binds...)
+	box := testbed.BoxWithT(t, testbed.BoxOptions{Release: r, Binds: binds})
 	before := box.Unit("nginx")
 	labtest.InstallOurDeb(t, box)
 	if after := box.Unit("nginx"); after != before {
@@ -88,6 +88,10 @@ func lastOutcome(t *testing.T, box *testbed.Box) auditRecord {
 }
 
 func TestPackageUpgradeOfNginxSwapsItLive(t *testing.T) {
+	labtest.EachRelease(t, testPackageUpgradeOfNginxSwapsItLive)
+}
+
+func testPackageUpgradeOfNginxSwapsItLive(t *testing.T, rel nspawn.Release) {
 	for _, via := range []struct {
 		name    string
 		upgrade func(t *testing.T, box *testbed.Box, repo string) (string, int)
@@ -101,8 +105,8 @@ func TestPackageUpgradeOfNginxSwapsItLive(t *testing.T) {
 		{"apt-get upgrade", aptUpgrade},
 	} {
 		t.Run(via.name, func(t *testing.T) {
-			repo := labtest.LocalRepo(t)
-			box := packagedBox(t, testSettings, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
+			repo := labtest.LocalRepo(t, testbed.ReleaseBuildsT(t, rel))
+			box := packagedBox(t, rel, testSettings, nspawn.Bind{Host: repo, Container: repo, ReadOnly: true})
 			before := box.Unit("nginx")
 			tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
 
@@ -137,7 +141,11 @@ func TestPackageUpgradeOfNginxSwapsItLive(t *testing.T) {
 }
 
 func TestPackageUpgradeWithAutoSwapOffIsDebiansStockRestart(t *testing.T) {
-	box := packagedBox(t, func(box *testbed.Box) string { return testSettings(box) + "AUTO_SWAP=no\n" })
+	labtest.EachRelease(t, testPackageUpgradeWithAutoSwapOffIsDebiansStockRestart)
+}
+
+func testPackageUpgradeWithAutoSwapOffIsDebiansStockRestart(t *testing.T, rel nspawn.Release) {
+	box := packagedBox(t, rel, func(box *testbed.Box) string { return testSettings(box) + "AUTO_SWAP=no\n" })
 	before := box.Unit("nginx")
 	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
 
@@ -185,7 +193,11 @@ func downloadsSummary(r testbed.TrafficResult) string {
 }
 
 func TestBrokenNginxPackageBuildKeepsTheOldBuildServing(t *testing.T) {
-	box := packagedBox(t, testSettings)
+	labtest.EachRelease(t, testBrokenNginxPackageBuildKeepsTheOldBuildServing)
+}
+
+func testBrokenNginxPackageBuildKeepsTheOldBuildServing(t *testing.T, rel nspawn.Release) {
+	box := packagedBox(t, rel, testSettings)
 	broken := brokenNginxDeb(t, box)
 	before := box.Unit("nginx")
 	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
@@ -233,7 +245,7 @@ func TestRemovingThePackageLeavesNginxRunningUnderItsStockUnit(t *testing.T) {
 		{"purge", "dpkg --purge nginx-upgrade", ""},
 	} {
 		t.Run(how.name, func(t *testing.T) {
-			box := packagedBox(t, testSettings)
+			box := packagedBox(t, nspawn.Bookworm, testSettings)
 			// First a live swap, so that systemd's MainPID is a master our helper handed over.
 			if _, rc := dpkgInstall(t, box, labtest.NewDebs(box)); rc != 0 {
 				t.Fatalf("dpkg -i exited %d", rc)
@@ -538,7 +550,7 @@ func scratchRoot(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", nspawn.GoldenDir(), upper, work)
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", nspawn.Bookworm.GoldenDir(), upper, work)
 	if out, err := exec.Command("mount", "-t", "overlay", "overlay", "-o", opts, merged).CombinedOutput(); err != nil {
 		t.Fatalf("mount an overlay on the golden tree (bash testdata/container/golden.sh builds it): %v\n%s", err, out)
 	}

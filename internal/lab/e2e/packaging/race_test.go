@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -16,7 +17,7 @@ import (
 // reload waits for it (--wait), then decides afresh (nothing to do). Both succeed; no "Job for
 // nginx-upgrade.service failed".
 func TestOperatorReloadRacingThePathUnitBothSucceed(t *testing.T) {
-	box := packagedBox(t, testSettings)
+	box := packagedBox(t, nspawn.Bookworm, testSettings)
 	box.Sh("systemctl start nginx-upgrade.service")
 	before := box.Unit("nginx")
 	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})

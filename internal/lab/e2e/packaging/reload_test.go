@@ -32,7 +32,7 @@ func TestModuleTriggerReloadIsFoldedIntoTheSwap(t *testing.T) {
 	}
 	rebuilt := repackDeb(t, mods[0], b.NewVersion+"+rebuild1")
 	dir := filepath.Dir(rebuilt)
-	box := packagedBox(t, testSettings, nspawn.Bind{Host: dir, Container: dir, ReadOnly: true})
+	box := packagedBox(t, nspawn.Bookworm, testSettings, nspawn.Bind{Host: dir, Container: dir, ReadOnly: true})
 	before := box.Unit("nginx")
 	reloads := func() int {
 		return strings.Count(box.Sh("journalctl -u nginx.service -o cat --no-pager"), "Reloading nginx.service")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
@@ -23,7 +24,7 @@ func TestRollbackLastsPastTheNextRestartWithRestore(t *testing.T) {
 	for _, restore := range []bool{false, true} {
 		name := map[bool]string{false: "without restore", true: "with restore"}[restore]
 		t.Run(name, func(t *testing.T) {
-			box := packagedBox(t, testSettings)
+			box := packagedBox(t, nspawn.Bookworm, testSettings)
 			old, err := nginx.InspectBinary(t.Context(), box.Builds.Old)
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -21,7 +22,7 @@ import (
 // must end with 0 failed requests, one master, MainPID on it, and an outcome that names what
 // happened. One box, three swaps in a row: NEW, then OLD, then NEW again.
 func TestOtherActorsDuringASwapUnderSystemd(t *testing.T) {
-	box := boxFor(t, stockUnit)
+	box := boxFor(t, nspawn.Bookworm, stockUnit)
 	before := box.Unit("nginx")
 	to := box.Builds.New
 	for _, c := range []struct {
@@ -96,7 +97,7 @@ func TestOtherActorsDuringASwapUnderSystemd(t *testing.T) {
 // the moment, the swap must end right. The reloads here are fired back to back from before USR2
 // until the soak.
 func TestReloadsThroughoutASwapUnderSystemd(t *testing.T) {
-	box := boxFor(t, stockUnit)
+	box := boxFor(t, nspawn.Bookworm, stockUnit)
 	before := box.Unit("nginx")
 	box.Copy(box.Builds.New, "/usr/sbin/nginx")
 	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{})
@@ -127,7 +128,7 @@ func TestReloadsThroughoutASwapUnderSystemd(t *testing.T) {
 // is back to one, and the run must go on with that count instead of rolling back. The load
 // starts once the workers run again (a stopped worker can be handed connections it cannot serve).
 func TestReloadInFlightAsTheRunStartsUnderSystemd(t *testing.T) {
-	box := boxFor(t, stockUnit)
+	box := boxFor(t, nspawn.Bookworm, stockUnit)
 	before := box.Unit("nginx")
 	box.Copy(box.Builds.New, "/usr/sbin/nginx")
 	n := len(strings.Fields(box.Sh(fmt.Sprintf("pgrep -P %d -fx 'nginx: worker process'", before.MainPID))))

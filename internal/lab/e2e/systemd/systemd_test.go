@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -34,13 +35,13 @@ var (
 	noPIDFileUnit = unitShape{"forking unit without PIDFile", "[Service]\nPIDFile=\n"}
 )
 
-// boxFor boots a box with nginx.service in shape and our package installed (the .deb built
+// boxFor boots a box of release r with nginx.service in shape and our package installed (the .deb built
 // from the binary under test), with a short soak and a health URL. These tests swap through
 // `systemctl reload` and the helper itself: AUTO_SWAP=no keeps the package's nginx-upgrade.path
 // from starting a swap of its own when a test copies a new /usr/sbin/nginx into place (the
 // packaging suite tests that swap).
-func boxFor(t *testing.T, shape unitShape) *testbed.Box {
-	box := testbed.BoxT(t, labtest.PackageT(t, "deb"))
+func boxFor(t *testing.T, r nspawn.Release, shape unitShape) *testbed.Box {
+	box := testbed.BoxWithT(t, testbed.BoxOptions{Deb: labtest.PackageT(t, "deb"), Release: r})
 	box.Write("/etc/default/nginx-upgrade", fmt.Sprintf("AUTO_SWAP=no\nSOAK=2s\nHEALTH_FLAGS=\"--health %s/health\"\n", box.Site.Base))
 	if shape.dropIn != "" {
 		box.Sh("mkdir -p /etc/systemd/system/nginx.service.d")
@@ -66,10 +67,14 @@ func reloadExit(t *testing.T, box *testbed.Box, unit string) int {
 }
 
 func TestSystemctlReloadSwapsLiveUnderSystemd(t *testing.T) {
+	labtest.EachRelease(t, testSystemctlReloadSwapsLiveUnderSystemd)
+}
+
+func testSystemctlReloadSwapsLiveUnderSystemd(t *testing.T, rel nspawn.Release) {
 	for _, shape := range []unitShape{stockUnit, noPIDFileUnit} {
 		for _, via := range []string{"nginx-upgrade", "nginx"} {
 			t.Run(shape.name+"/systemctl reload "+via, func(t *testing.T) {
-				box := boxFor(t, shape)
+				box := boxFor(t, rel, shape)
 				if via == "nginx" {
 					optIn(box)
 				}
@@ -99,9 +104,13 @@ func TestSystemctlReloadSwapsLiveUnderSystemd(t *testing.T) {
 }
 
 func TestWorkersThatDieFailTheReloadUnderSystemd(t *testing.T) {
+	labtest.EachRelease(t, testWorkersThatDieFailTheReloadUnderSystemd)
+}
+
+func testWorkersThatDieFailTheReloadUnderSystemd(t *testing.T, rel nspawn.Release) {
 	for _, shape := range []unitShape{stockUnit, noPIDFileUnit} {
 		t.Run(shape.name, func(t *testing.T) {
-			box := boxFor(t, shape)
+			box := boxFor(t, rel, shape)
 			before := box.Unit("nginx")
 			dir := t.TempDir()
 			broken, err := testbed.WorkersDie(dir, box.Builds.New)
@@ -134,7 +143,11 @@ func TestWorkersThatDieFailTheReloadUnderSystemd(t *testing.T) {
 // A plain configuration change through the opt-in reload is a configuration reload: the same
 // master, new workers.
 func TestOptInReloadOfAConfigChangeUnderSystemd(t *testing.T) {
-	box := boxFor(t, stockUnit)
+	labtest.EachRelease(t, testOptInReloadOfAConfigChangeUnderSystemd)
+}
+
+func testOptInReloadOfAConfigChangeUnderSystemd(t *testing.T, rel nspawn.Release) {
+	box := boxFor(t, rel, stockUnit)
 	optIn(box)
 	before := box.Unit("nginx")
 	workers := box.Sh(fmt.Sprintf("pgrep -P %d", before.MainPID))
@@ -158,7 +171,11 @@ func TestOptInReloadOfAConfigChangeUnderSystemd(t *testing.T) {
 // nginx in the foreground (daemon off; its parent is systemd) ignores USR2: the helper must
 // refuse before sending anything, and say what unit shape would allow a live swap.
 func TestForegroundUnitIsRefusedBeforeAnySignal(t *testing.T) {
-	box := boxFor(t, unitShape{"foreground", "[Service]\nType=exec\nPIDFile=\nExecStartPre=\nExecStart=\nExecStart=/usr/sbin/nginx -g 'daemon off; master_process on;'\n"})
+	labtest.EachRelease(t, testForegroundUnitIsRefusedBeforeAnySignal)
+}
+
+func testForegroundUnitIsRefusedBeforeAnySignal(t *testing.T, rel nspawn.Release) {
+	box := boxFor(t, rel, unitShape{"foreground", "[Service]\nType=exec\nPIDFile=\nExecStartPre=\nExecStart=\nExecStart=/usr/sbin/nginx -g 'daemon off; master_process on;'\n"})
 	before := box.Unit("nginx")
 	box.Copy(box.Builds.New, "/usr/sbin/nginx")
 	tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{WrkDuration: 4 * time.Second})
@@ -196,8 +213,10 @@ func journalRecords(t *testing.T, box *testbed.Box, upgradeID string) []map[stri
 
 // Under real journald: a swap, a rolled-back swap and a refused run each leave their whole
 // event sequence, queried back by the contract's field names; history shows all three.
-func TestAuditTrailInJournald(t *testing.T) {
-	box := boxFor(t, stockUnit)
+func TestAuditTrailInJournald(t *testing.T) { labtest.EachRelease(t, testAuditTrailInJournald) }
+
+func testAuditTrailInJournald(t *testing.T, rel nspawn.Release) {
+	box := boxFor(t, rel, stockUnit)
 	dir := t.TempDir()
 	broken, err := testbed.WorkersDie(dir, box.Builds.Old)
 	if err != nil {

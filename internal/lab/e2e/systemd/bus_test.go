@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 )
 
@@ -20,7 +21,11 @@ import (
 // restarted, 0 failed requests. The run must also say it met calls that got no answer; without
 // that, the test proved nothing. One box, two swaps: NEW, then OLD.
 func TestSwapOutlastsABusRestartAndASystemdReexec(t *testing.T) {
-	box := boxFor(t, stockUnit)
+	labtest.EachRelease(t, testSwapOutlastsABusRestartAndASystemdReexec)
+}
+
+func testSwapOutlastsABusRestartAndASystemdReexec(t *testing.T, rel nspawn.Release) {
+	box := boxFor(t, rel, stockUnit)
 	before := box.Unit("nginx")
 	to := box.Builds.New
 	for _, c := range []struct{ name, act string }{

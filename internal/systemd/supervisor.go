@@ -6,6 +6,9 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
 
@@ -16,47 +19,84 @@ type Supervisor struct {
 	Unit   string
 	Socket string        // default NotifySocket
 	Poll   time.Duration // default 20ms
+	// Deadline bounds a hand-over, and a check, with its retries over D-Bus; default 10s. A
+	// release upgrade restarts dbus and re-executes systemd: each takes a second or two.
+	Deadline time.Duration
 	// InReload: the helper runs as the unit's own ExecReload=, so the unit shows reloading until
 	// the helper exits; that counts as running.
 	InReload bool
 }
 
-// HandOver makes to the unit's main process while from, the current one, still runs. The
-// notification is sent in from's name, so NotifyAccess=main accepts it (none refuses it: the
-// package installs a drop-in). Nothing is sent when systemd already tracks to.
-func (s *Supervisor) HandOver(ctx context.Context, from, to int) error {
+// HandOver makes to the unit's main process while from, the current one, still runs, and says
+// how it did: "" when systemd already tracked to and nothing was sent. The notification is sent in
+// from's name, so NotifyAccess=main accepts it (none refuses it: the package installs a drop-in).
+// A systemd that takes a pidfd gets one (MAINPIDFD=1): it then cannot adopt another process that
+// got to's pid, as it could from MAINPID=<pid> if to died before systemd read the message.
+func (s *Supervisor) HandOver(ctx context.Context, from, to nginx.Proc) (string, error) {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	missed := s.Client.Missed
+	now, err := s.Client.Service(ctx, s.Unit)
+	switch {
+	case err != nil:
+		return "", err
+	case now.MainPID == to.Pid:
+		return "", nil
+	case now.MainPID != from.Pid:
+		return "", fmt.Errorf("%s tracks MainPID %d, neither master %d nor %d: hand-over refused", s.Unit, now.MainPID, from.Pid, to.Pid)
+	}
+	// Read each time: a release upgrade re-executes a newer systemd while nginx runs.
+	version, err := s.Client.Version(ctx)
+	if err != nil {
+		return "", err
+	}
+	h := ChooseHandover(version)
+	if err := s.notify(h, from, to); err != nil {
+		return "", err
+	}
+	var last Service
+	err = wait.Until(ctx, s.every(), func() (bool, error) {
+		var err error
+		last, err = s.Client.Service(ctx, s.Unit)
+		return err == nil && last.MainPID == to.Pid, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("systemd %s did not take %s for %s (now %s; does the unit allow notifications? NotifyAccess=%q): %w", version, h.State(to.Pid), s.Unit, last, last.NotifyAccess, err)
+	}
+	how := "handed over " + h.String()
+	if n := s.Client.Missed - missed; n > 0 {
+		how += fmt.Sprintf("; D-Bus did not answer at first: %d retries (last: %s)", n, s.Client.LastMiss)
+	}
+	return how, nil
+}
+
+// notify sends systemd the hand-over h from master from to master to.
+func (s *Supervisor) notify(h Handover, from, to nginx.Proc) error {
 	socket := s.Socket
 	if socket == "" {
 		socket = NotifySocket
 	}
-	now, err := s.Client.Service(ctx, s.Unit)
-	switch {
-	case err != nil:
-		return err
-	case now.MainPID == to:
-		return nil
-	case now.MainPID != from:
-		return fmt.Errorf("%s tracks MainPID %d, neither master %d nor %d: hand-over refused", s.Unit, now.MainPID, from, to)
+	if !h.Pidfd {
+		return NotifyAs(socket, from.Pid, h.State(to.Pid))
 	}
-	if err := NotifyAs(socket, from, fmt.Sprintf("MAINPID=%d", to)); err != nil {
-		return err
-	}
-	var last Service
-	err = s.poll(ctx, func() (bool, error) {
-		var err error
-		last, err = s.Client.Service(ctx, s.Unit)
-		return err == nil && last.MainPID == to, err
-	})
+	fd, err := unix.PidfdOpen(to.Pid, 0)
 	if err != nil {
-		return fmt.Errorf("systemd did not take MAINPID=%d for %s (now %s; does the unit allow notifications? NotifyAccess=%q): %w", to, s.Unit, last, last.NotifyAccess, err)
+		return fmt.Errorf("open a pidfd of new main process %d: %w", to.Pid, err)
 	}
-	return nil
+	defer unix.Close(fd)
+	// The pidfd names whichever process has the pid now: it must still be the master checked.
+	if !nginx.Alive(to) {
+		return fmt.Errorf("hand-over to master %d: it exited or was replaced: %w", to.Pid, nginx.ErrNoProcess)
+	}
+	return NotifyAs(socket, from.Pid, h.State(to.Pid), fd)
 }
 
 // Verify checks that the unit's main process is master and the unit is active and running.
 func (s *Supervisor) Verify(ctx context.Context, master int) error {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	var last Service
-	err := s.poll(ctx, func() (bool, error) {
+	err := wait.Until(ctx, s.every(), func() (bool, error) {
 		var err error
 		last, err = s.Client.Service(ctx, s.Unit)
 		up := last.Running() || (s.InReload && last.ActiveState == "reloading")
@@ -68,15 +108,21 @@ func (s *Supervisor) Verify(ctx context.Context, master int) error {
 	return nil
 }
 
-// poll checks until done, bounded: systemd applies a notification asynchronously.
-func (s *Supervisor) poll(ctx context.Context, check func() (bool, error)) error {
-	every := s.Poll
-	if every == 0 {
-		every = 20 * time.Millisecond
+// bounded gives a hand-over or a check its deadline: systemd applies a notification
+// asynchronously, and D-Bus may be down for a moment.
+func (s *Supervisor) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.Deadline
+	if d == 0 {
+		d = 10 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return wait.Until(ctx, every, check)
+	return context.WithTimeout(ctx, d)
+}
+
+func (s *Supervisor) every() time.Duration {
+	if s.Poll == 0 {
+		return 20 * time.Millisecond
+	}
+	return s.Poll
 }
 
 // Booted reports whether systemd is the init system (sd_booted).

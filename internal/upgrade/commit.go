@@ -37,7 +37,7 @@ func (r *run) commit(ctx context.Context, s Snapshot) *Result {
 	if err := r.health(ctx, nm.Pid); err != nil {
 		return r.rec.finish(NeedsOperator, err, "not committing, the new build fails its health check: %v; run rollback", err)
 	}
-	if err := r.handOver(ctx, s.Old.Pid, nm.Pid); err != nil {
+	if err := r.handOver(ctx, s.Old.Proc, nm); err != nil {
 		return r.rec.finish(NeedsOperator, err, "not committing: %v", err)
 	}
 	// An old master that has exited by itself needs no QUIT.

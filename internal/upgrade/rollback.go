@@ -37,8 +37,12 @@ func (r *run) restoreOld(ctx context.Context, old nginx.Proc, workers int) error
 	}
 	for _, nm := range children {
 		if r.opts.Supervisor != nil {
-			if err := r.opts.Supervisor.HandOver(ctx, nm.Pid, old.Pid); err != nil {
+			how, err := r.opts.Supervisor.HandOver(ctx, nm, old)
+			if err != nil {
 				return err
+			}
+			if how != "" {
+				r.rec.record(StepRollback, "ok", nil, "supervisor tracks old master %d again: %s", old.Pid, how)
 			}
 		}
 		// A new master that has exited by itself needs no QUIT.

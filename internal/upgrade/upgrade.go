@@ -66,7 +66,8 @@ type Options struct {
 // Supervisor is the service manager that tracks nginx's main process (systemd). It is told of the
 // new master before the old one exits, and asked afterwards whether it agrees.
 type Supervisor interface {
-	HandOver(ctx context.Context, from, to int) error
+	// HandOver says how it made to the main process: "" when the supervisor already tracked it.
+	HandOver(ctx context.Context, from, to nginx.Proc) (string, error)
 	Verify(ctx context.Context, master int) error
 }
 
@@ -182,7 +183,7 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	case err != nil:
 		return r.fail(ctx, StepSoak, err)
 	}
-	if err := r.handOver(ctx, r.old.Pid, r.nm.Pid); err != nil {
+	if err := r.handOver(ctx, r.old.Proc, r.nm); err != nil {
 		return r.fail(ctx, StepHandOver, err)
 	}
 	if err := r.quitOld(ctx); err != nil {
@@ -496,14 +497,18 @@ func (r *run) soak(ctx context.Context) error {
 
 // handOver tells the supervisor that master to is nginx's main process now, before master from
 // exits: systemd would otherwise stop the service when its main process ends.
-func (r *run) handOver(ctx context.Context, from, to int) error {
+func (r *run) handOver(ctx context.Context, from, to nginx.Proc) error {
 	if r.opts.Supervisor == nil {
 		return nil
 	}
-	if err := r.opts.Supervisor.HandOver(ctx, from, to); err != nil {
+	how, err := r.opts.Supervisor.HandOver(ctx, from, to)
+	if err != nil {
 		return err
 	}
-	r.rec.record(StepHandOver, "ok", nil, "supervisor tracks new master %d", to)
+	if how == "" {
+		how = "it already did"
+	}
+	r.rec.record(StepHandOver, "ok", nil, "supervisor tracks new master %d: %s", to.Pid, how)
 	return nil
 }
 
@@ -602,7 +607,7 @@ func (r *run) adoptNew(ctx context.Context) *Result {
 	if err := removeStaleOldbin(r.opts.PidFile); err != nil {
 		return r.rec.finish(NeedsOperator, err, "old master gone, new master %d serves: %v; run status", r.nm.Pid, err)
 	}
-	if err := r.handOver(ctx, r.old.Pid, r.nm.Pid); err != nil {
+	if err := r.handOver(ctx, r.old.Proc, r.nm); err != nil {
 		return r.rec.finish(NeedsOperator, err, "old master gone, new master %d serves, supervisor not told: %v", r.nm.Pid, err)
 	}
 	if err := r.verify(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
@@ -41,8 +42,8 @@ func TestMain(m *testing.M) {
 
 // sdNotify sends an sd_notify datagram. A credPID > 0 is claimed in
 // SCM_CREDENTIALS (root may claim any pid of its own pid namespace);
-// 0 lets the kernel attach the sender's own.
-func sdNotify(socket string, credPID int, msg string) error {
+// 0 lets the kernel attach the sender's own. fds travel as SCM_RIGHTS.
+func sdNotify(socket string, credPID int, msg string, fds ...int) error {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("sd_notify socket: %w", err)
@@ -52,17 +53,24 @@ func sdNotify(socket string, credPID int, msg string) error {
 	if credPID > 0 {
 		oob = unix.UnixCredentials(&unix.Ucred{Pid: int32(credPID), Uid: 0, Gid: 0})
 	}
+	if len(fds) > 0 {
+		oob = append(oob, unix.UnixRights(fds...)...)
+	}
 	if err := unix.Sendmsg(fd, []byte(msg), oob, &unix.SockaddrUnix{Name: socket}, 0); err != nil {
 		return fmt.Errorf("sd_notify %q as pid %d: %w", msg, credPID, err)
 	}
 	return nil
 }
 
-func TestSystemdClaims(t *testing.T) {
+// The claims hold on every release the lab runs, except where its systemd
+// really differs (e_mainpidfd: 257 takes a pidfd, 252 does not).
+func TestSystemdClaims(t *testing.T) { labtest.EachRelease(t, testSystemdClaims) }
+
+func testSystemdClaims(t *testing.T, rel nspawn.Release) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	debs, bind := nspawn.DebsBindT(t, nspawn.Bookworm)
-	c := nspawn.BootT(t, nspawn.Options{Binds: []nspawn.Bind{bind}})
+	debs, bind := nspawn.DebsBindT(t, rel)
+	c := nspawn.BootT(t, nspawn.Options{Release: rel, Binds: []nspawn.Bind{bind}})
 	nspawn.InstallNginxT(ctx, t, c, debs.Old)
 	x := &lab{t: t, ctx: ctx, c: c}
 	// The newer build replaces /usr/sbin/nginx by rename, as dpkg does; every
@@ -136,6 +144,11 @@ mv -f /usr/sbin/nginx.dpkg-new /usr/sbin/nginx`, newDir))
 			}
 			x.setUnit(unit)
 			old, new := x.usr2()
+			if !tc.accepted {
+				// A refusal is the log line below; newer systemd logs some only at debug level.
+				x.sh("systemd-analyze log-level debug")
+				defer x.sh("systemd-analyze log-level info")
+			}
 			cursor := x.cursor()
 
 			cred := 0 // credOwn
@@ -188,6 +201,61 @@ mv -f /usr/sbin/nginx.dpkg-new /usr/sbin/nginx`, newDir))
 			x.noNginx()
 		})
 	}
+
+	// MAINPIDFD=1 with a pidfd of the new master attached (SCM_RIGHTS),
+	// claiming the old master, NotifyAccess=main: nginx-upgradectl's
+	// hand-over from systemd 257 on, where systemd takes the process the
+	// pidfd names (src/core/service.c, service_notify_message_parse_new_pid)
+	// and so cannot take another that reused its pid. Before 257 systemd
+	// knows no MAINPIDFD=, closes the fd, and keeps the old MainPID.
+	t.Run("e_mainpidfd_from_host_cred_old", func(t *testing.T) {
+		x := x.with(t)
+		x.setUnit("[Service]\nPIDFile=\nNotifyAccess=main\n")
+		old, new := x.usr2()
+		cursor := x.cursor()
+		hostOld, err := c.HostPID(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostNew, err := c.HostPID(new)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pidfd, err := unix.PidfdOpen(hostNew, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(pidfd)
+		if err := sdNotify(c.Root()+"/run/systemd/notify", hostOld, "MAINPIDFD=1", pidfd); err != nil {
+			t.Fatal(err)
+		}
+		version := x.systemdVersion()
+		accepted := version >= 257
+		if accepted {
+			x.waitFor("MainPID="+strconv.Itoa(new), func() bool { return x.state().MainPID == new })
+		} else {
+			const closed = "Got extra auxiliary fds with notification message, closing them."
+			x.waitFor("systemd to log "+strconv.Quote(closed), func() bool {
+				return strings.Contains(x.journalAfter(cursor), closed)
+			})
+		}
+		x.quit(old)
+		st := x.settled()
+		t.Logf("systemd %d, MAINPIDFD=1 with a pidfd of new master %d as old master %d: %s; after QUIT %+v",
+			version, new, old, strings.TrimSpace(x.journalAfter(cursor)), st)
+		if !accepted {
+			if st.Active != "inactive" {
+				t.Fatalf("MAINPIDFD=1 before 257: %+v, want inactive", st)
+			}
+			x.noNginx()
+			return
+		}
+		if st.Active != "active" || st.MainPID != new {
+			t.Fatalf("after the swap: %+v, want active with MainPID %d", st, new)
+		}
+		x.sh("systemctl stop nginx")
+		x.noNginx()
+	})
 
 	t.Run("d_daemon_off_ignores_usr2", func(t *testing.T) {
 		x := x.with(t)
@@ -264,6 +332,17 @@ func (x *lab) setUnit(dropin string) {
 		script += "mkdir -p /etc/systemd/system/nginx.service.d\ncat >/etc/systemd/system/nginx.service.d/test.conf <<'EOF'\n" + dropin + "EOF\n"
 	}
 	x.sh(script + "systemctl daemon-reload\nsystemctl restart nginx\nsystemctl is-active nginx")
+}
+
+// systemdVersion is the major version of the box's systemd ("systemd 257
+// (257.9-1~deb13u1)" → 257).
+func (x *lab) systemdVersion() int {
+	x.t.Helper()
+	var v int
+	if _, err := fmt.Sscanf(x.sh("systemctl --version"), "systemd %d", &v); err != nil {
+		x.t.Fatalf("systemctl --version: %v", err)
+	}
+	return v
 }
 
 type unitState struct {

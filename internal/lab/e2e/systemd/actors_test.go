@@ -49,10 +49,7 @@ func TestOtherActorsDuringASwapUnderSystemd(t *testing.T) {
 			box.Copy(to, "/usr/sbin/nginx")
 			tr := testbed.TrafficT(t, box.Site, testbed.TrafficConfig{WrkDuration: 14 * time.Second})
 			done := startUpgrade(t, box, "8s")
-			// Drained: .oldbin names a master without serving workers.
-			if out := box.Sh(`for i in $(seq 150); do old=$(cat /run/nginx.pid.oldbin 2>/dev/null) && [ -n "$old" ] && ! pgrep -P "$old" -fx 'nginx: worker process' >/dev/null && { echo drained; exit 0; }; sleep 0.1; done; echo never drained`); !strings.Contains(out, "drained\n") || strings.Contains(out, "never") {
-				t.Fatalf("the swap never reached the soak: %s\n%s", out, <-done)
-			}
+			untilSoak(t, box, done)
 			workers := box.Sh(`pgrep -P "$(cat /run/nginx.pid)" -fx 'nginx: worker process' | sort`)
 			labtest.BoxRun(t, box, c.act)
 			var checked string
@@ -166,6 +163,15 @@ func startUpgrade(t *testing.T, box *testbed.Box, soak string) <-chan string {
 		done <- out
 	}()
 	return done
+}
+
+// untilSoak waits until the run startUpgrade started has drained the old master (.oldbin names a
+// master without serving workers): it soaks from then on.
+func untilSoak(t *testing.T, box *testbed.Box, done <-chan string) {
+	t.Helper()
+	if out := box.Sh(`for i in $(seq 150); do old=$(cat /run/nginx.pid.oldbin 2>/dev/null) && [ -n "$old" ] && ! pgrep -P "$old" -fx 'nginx: worker process' >/dev/null && { echo drained; exit 0; }; sleep 0.1; done; echo never drained`); !strings.Contains(out, "drained\n") || strings.Contains(out, "never") {
+		t.Fatalf("the swap never reached the soak: %s\n%s", out, <-done)
+	}
 }
 
 // runOutput waits, bounded, for the run startUpgrade started, and logs its output.

@@ -127,6 +127,8 @@ func run(ctx context.Context, o options) error {
 		bench.LibraryUpdate{},
 		bench.LibraryUpdate{Needrestart: true},
 		bench.LibraryUpdate{Ours: true, Deb: o.deb},
+		bench.ReleaseUpgrade{},
+		bench.ReleaseUpgrade{Ours: true, Deb: o.deb},
 	}, o.methods)
 	if err := checkDeb(methods, o.deb); err != nil {
 		return err
@@ -143,6 +145,9 @@ func run(ctx context.Context, o options) error {
 	specs := make([]bench.Spec, 0, len(methods)*o.reps)
 	for r := 1; r <= o.reps && !o.only; r++ {
 		for _, meth := range methods {
+			if _, once := meth.(bench.Lengthy); once && r > 1 {
+				continue
+			}
 			specs = append(specs, bench.Spec{Method: meth, Rep: r, Workers: 2})
 		}
 	}
@@ -232,6 +237,8 @@ func checkDeb(methods []bench.Method, deb string) error {
 		case bench.DebianPackage:
 			path = p.Deb
 		case bench.LibraryUpdate:
+			path = p.Deb
+		case bench.ReleaseUpgrade:
 			path = p.Deb
 		default:
 			continue

@@ -1,7 +1,8 @@
 // Command upgrade-bench compares ways of swapping a live nginx's binary under the same load
 // (`make bench`): nginx-upgradectl with and without its soak, the manual sequence from nginx's
 // docs, Debian's init-script `upgrade` action, a restart, and Debian's package upgrade under
-// systemd (in a container) with and without the nginx-upgrade package (-deb). It prints a table
+// systemd (in a container) with and without the nginx-upgrade package (-deb), a libssl3 update,
+// and the Debian 12 → 13 release upgrade (once per bench: it takes minutes). It prints a table
 // and writes results.json, results.md and one timeline SVG per method to -out. -scale adds the
 // scale rows.
 package main
@@ -44,7 +45,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.ctl, "ctl", "bin/nginx-upgradectl", "the nginx-upgradectl binary to measure")
-	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours and libssl3-update-ours rows")
+	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours, libssl3-update-ours and release-upgrade-12-13-ours rows")
 	flag.StringVar(&o.out, "out", "docs/bench", "where results.json, results.md and the SVGs go")
 	flag.IntVar(&o.reps, "n", 3, "runs per method; the table reports medians")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale rows: 1/4/16 workers, idle connections, many swaps, the /proc benchmark")

@@ -57,7 +57,12 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Ru
 	}
 	r.Workers = len(ws)
 
-	tr, err := testbed.StartTraffic(ctx, box.Site, bed.Load)
+	load, stop := bed.Load, (*testbed.Traffic).Stop
+	if l, ok := m.(Lengthy); ok {
+		// The load lasts as long as the method, however long that is.
+		load.WrkDuration, load.KeepDownloading, stop = bed.SwapAt+l.Within(), true, (*testbed.Traffic).StopNow
+	}
+	tr, err := testbed.StartTraffic(ctx, box.Site, load)
 	if err != nil {
 		return r, fmt.Errorf("start load: %w", err)
 	}
@@ -75,11 +80,11 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Ru
 	stopPids()
 	<-polled
 	if err != nil {
-		tr.Stop()
+		stop(tr)
 		return r, err
 	}
 	r.Events = pf.newMasters()
-	measure(&r, bed, tr.Stop())
+	measure(&r, bed, stop(tr))
 	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
 		return r, err
 	}
@@ -90,7 +95,14 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Ru
 func readyBox(ctx context.Context, m BoxMethod) (*testbed.Box, error) {
 	bctx, cancel := context.WithTimeout(ctx, boxTimeout)
 	defer cancel()
-	box, err := testbed.NewBox(bctx, testbed.BoxOptions{})
+	var opts testbed.BoxOptions
+	if l, ok := m.(Lengthy); ok {
+		var err error
+		if opts, err = l.BoxOptions(); err != nil {
+			return nil, fmt.Errorf("box for %s: %w", m.Name(), err)
+		}
+	}
+	box, err := testbed.NewBox(bctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("box: %w", err)
 	}

@@ -54,6 +54,8 @@ func Ours(m Method) bool {
 		return m.Ours
 	case LibraryUpdate:
 		return m.Ours
+	case ReleaseUpgrade:
+		return m.Ours
 	}
 	return false
 }

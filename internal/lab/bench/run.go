@@ -206,7 +206,11 @@ func swap(ctx context.Context, r *report.Run, bed Bed, m Method, s subject, tr *
 	defer stopWatch()
 	w := startWatch(wctx, s.serving, s.old, tr.Clock)
 
-	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	within := 2 * time.Minute
+	if l, ok := m.(Lengthy); ok {
+		within = l.Within()
+	}
+	mctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	start := tr.Clock(time.Now())
 	out, err := m.Swap(mctx, s.env)

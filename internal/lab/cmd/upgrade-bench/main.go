@@ -1,7 +1,8 @@
 // Command upgrade-bench compares ways of swapping a live nginx's binary under the same load
 // (`make bench`): nginx-upgradectl with and without its soak, the manual sequence from nginx's
 // docs, Debian's init-script `upgrade` action, a restart, and Debian's package upgrade under
-// systemd (in a container) with and without the nginx-upgrade package (-deb). It prints a table
+// systemd (in a container) with and without the nginx-upgrade package (-deb), a libssl3 update,
+// and the Debian 12 → 13 release upgrade (once per bench: it takes minutes). It prints a table
 // and writes results.json, results.md and one timeline SVG per method to -out. -scale adds the
 // scale rows.
 package main
@@ -44,7 +45,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.ctl, "ctl", "bin/nginx-upgradectl", "the nginx-upgradectl binary to measure")
-	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours and libssl3-update-ours rows")
+	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours, libssl3-update-ours and release-upgrade-12-13-ours rows")
 	flag.StringVar(&o.out, "out", "docs/bench", "where results.json, results.md and the SVGs go")
 	flag.IntVar(&o.reps, "n", 3, "runs per method; the table reports medians")
 	flag.BoolVar(&o.scale, "scale", false, "also run the scale rows: 1/4/16 workers, idle connections, many swaps, the /proc benchmark")
@@ -127,6 +128,8 @@ func run(ctx context.Context, o options) error {
 		bench.LibraryUpdate{},
 		bench.LibraryUpdate{Needrestart: true},
 		bench.LibraryUpdate{Ours: true, Deb: o.deb},
+		bench.ReleaseUpgrade{},
+		bench.ReleaseUpgrade{Ours: true, Deb: o.deb},
 	}, o.methods)
 	if err := checkDeb(methods, o.deb); err != nil {
 		return err
@@ -143,6 +146,9 @@ func run(ctx context.Context, o options) error {
 	specs := make([]bench.Spec, 0, len(methods)*o.reps)
 	for r := 1; r <= o.reps && !o.only; r++ {
 		for _, meth := range methods {
+			if _, once := meth.(bench.Lengthy); once && r > 1 {
+				continue
+			}
 			specs = append(specs, bench.Spec{Method: meth, Rep: r, Workers: 2})
 		}
 	}
@@ -232,6 +238,8 @@ func checkDeb(methods []bench.Method, deb string) error {
 		case bench.DebianPackage:
 			path = p.Deb
 		case bench.LibraryUpdate:
+			path = p.Deb
+		case bench.ReleaseUpgrade:
 			path = p.Deb
 		default:
 			continue

@@ -187,18 +187,7 @@ mv -f /usr/sbin/nginx.dpkg-new /usr/sbin/nginx`, newDir))
 			st := x.settled()
 			t.Logf("NotifyAccess=%s, sender in %s pid namespace claiming %s (pid %d): %s; after QUIT %+v",
 				cmp(tc.access, "(default)"), tc.sender, tc.cred, cred, strings.TrimSpace(x.journalAfter(cursor)), st)
-			if !tc.accepted {
-				if st.Active != "inactive" {
-					t.Fatalf("rejected MAINPID: %+v, want inactive", st)
-				}
-				x.noNginx()
-				return
-			}
-			if st.Active != "active" || st.MainPID != new {
-				t.Fatalf("after the swap: %+v, want active with MainPID %d", st, new)
-			}
-			x.sh("systemctl stop nginx")
-			x.noNginx()
+			x.afterQuit(st, tc.accepted, new)
 		})
 	}
 
@@ -243,18 +232,7 @@ mv -f /usr/sbin/nginx.dpkg-new /usr/sbin/nginx`, newDir))
 		st := x.settled()
 		t.Logf("systemd %d, MAINPIDFD=1 with a pidfd of new master %d as old master %d: %s; after QUIT %+v",
 			version, new, old, strings.TrimSpace(x.journalAfter(cursor)), st)
-		if !accepted {
-			if st.Active != "inactive" {
-				t.Fatalf("MAINPIDFD=1 before 257: %+v, want inactive", st)
-			}
-			x.noNginx()
-			return
-		}
-		if st.Active != "active" || st.MainPID != new {
-			t.Fatalf("after the swap: %+v, want active with MainPID %d", st, new)
-		}
-		x.sh("systemctl stop nginx")
-		x.noNginx()
+		x.afterQuit(st, accepted, new)
 	})
 
 	t.Run("d_daemon_off_ignores_usr2", func(t *testing.T) {
@@ -482,4 +460,22 @@ func (x *lab) sendFromContainer(cred int, msg string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		x.t.Fatalf("sd_notify from the container's pid namespace: %v: %s", err, out)
 	}
+}
+
+// afterQuit checks the unit once the old master quit: with the hand-over accepted, active with
+// MainPID new (then stopped); without, inactive and no nginx left.
+func (x *lab) afterQuit(st unitState, accepted bool, new int) {
+	x.t.Helper()
+	if !accepted {
+		if st.Active != "inactive" {
+			x.t.Fatalf("hand-over not taken: %+v, want inactive", st)
+		}
+		x.noNginx()
+		return
+	}
+	if st.Active != "active" || st.MainPID != new {
+		x.t.Fatalf("after the swap: %+v, want active with MainPID %d", st, new)
+	}
+	x.sh("systemctl stop nginx")
+	x.noNginx()
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,6 +181,10 @@ type play struct {
 	raw string
 	out struct {
 		Plays []struct {
+			// With serial, each batch is a play of its own.
+			Play struct {
+				Duration struct{ Start, End string }
+			}
 			Tasks []struct {
 				Task  struct{ Name string }
 				Hosts map[string]map[string]any
@@ -224,12 +229,44 @@ func (f *fleet) runPlaybook(t *testing.T, inventory string, args ...string) play
 	if stderr.Len() > 0 {
 		t.Logf("ansible-playbook stderr:\n%s", stderr.String())
 	}
+	for _, b := range p.batches() {
+		t.Logf("batch %s: %s", b.hosts, b.took)
+	}
 	for host, st := range p.out.Stats {
 		if st.Failures+st.Unreachable > 0 {
 			t.Logf("%s failed:\n%s", host, strings.Join(p.messages(host), "\n"))
 		}
 	}
 	return p
+}
+
+// batch is one batch of a play: its hosts and how long it took, which tells a slow host (such
+// as the fleet's Debian 13 one) from a slow fleet.
+type batch struct {
+	hosts []string
+	took  time.Duration
+}
+
+func (p play) batches() []batch {
+	var bs []batch
+	for _, pl := range p.out.Plays {
+		start, err1 := time.Parse(time.RFC3339Nano, pl.Play.Duration.Start)
+		end, err2 := time.Parse(time.RFC3339Nano, pl.Play.Duration.End)
+		var hosts []string
+		for _, task := range pl.Tasks {
+			for h := range task.Hosts {
+				if !slices.Contains(hosts, h) {
+					hosts = append(hosts, h)
+				}
+			}
+		}
+		if err1 != nil || err2 != nil || len(hosts) == 0 {
+			continue // a batch that ran no task (the play had stopped)
+		}
+		slices.Sort(hosts)
+		bs = append(bs, batch{hosts, end.Sub(start).Round(100 * time.Millisecond)})
+	}
+	return bs
 }
 
 // fact returns what each host's tasks set as the fact key (such as

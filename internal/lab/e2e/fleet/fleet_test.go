@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +31,13 @@ func TestMain(m *testing.M) { labtest.Main(m) }
 // rebuild of it whose workers die). ansible-playbook from Debian reaches them with the
 // community.docker.nsenter connection from Debian's collections.
 
+// fleetReleases are the fleet's hosts, web1 first: a Debian 12 fleet with one Debian 13 host, as
+// fleets are while their hosts go to 13. The 13 host comes last, so every test meets it after
+// a 12 host: the rolling swap swaps it in the last batch, the stop at a bad host (web2) leaves
+// it untouched until the resumed play swaps it, and in check mode it is a host with a swap
+// pending on disk.
+var fleetReleases = []nspawn.Release{nspawn.Bookworm, nspawn.Bookworm, nspawn.Trixie}
+
 // fleetHost is one host of a fleet.
 type fleetHost struct {
 	name string
@@ -38,37 +47,56 @@ type fleetHost struct {
 }
 
 type fleet struct {
-	hosts  []*fleetHost
-	repo   string // the local apt repository, at /srv/repo in every host
-	broken labtest.BrokenDeb
+	hosts []*fleetHost
 }
 
 // brokenVersion is the version of the repository's rebuild of NEW whose workers die.
 func brokenVersion(b testbed.Builds) string { return b.NewVersion + "+workersdie1" }
 
-// fleetT brings up n hosts, one after another (each boot takes the machine's two cores); with
-// ours, our .deb is installed on each, else the role installs it.
-func fleetT(t *testing.T, n int, ours bool) *fleet {
+// releaseRepo makes the local apt repository of release r: its NEW, its OLD (rolling the fleet
+// back installs it again) and its NEW rebuilt with workers that die. Each release's own: a
+// release's nginx packages depend on its libraries (libssl3 on 12, libssl3t64 on 13), so
+// neither installs on the other.
+func releaseRepo(t *testing.T, r nspawn.Release) (string, labtest.BrokenDeb) {
 	t.Helper()
-	b := testbed.BuildsT(t)
-	f := &fleet{broken: labtest.NewBrokenDeb(t, b, brokenVersion(b))}
+	b := testbed.ReleaseBuildsT(t, r)
+	broken := labtest.NewBrokenDeb(t, b, brokenVersion(b))
 	olds, _ := filepath.Glob(filepath.Join(b.OldDebs, "*.deb"))
-	// OLD too: rolling the fleet back installs it again.
-	f.repo = labtest.LocalRepo(t, b, append(olds, f.broken.Deb)...)
+	return labtest.LocalRepo(t, b, append(olds, broken.Deb)...), broken
+}
+
+// fleetT brings up the hosts of fleetReleases, one after another (each boot takes the machine's
+// two cores), each with the repository of its release at /srv/repo; with ours, our .deb is
+// installed on each, else the role installs it.
+func fleetT(t *testing.T, ours bool) *fleet {
+	t.Helper()
+	type repo struct {
+		dir    string
+		broken labtest.BrokenDeb
+	}
+	repos := map[nspawn.Release]repo{}
 	deb := ""
 	if ours {
 		deb = labtest.PackageT(t, "deb")
 	}
-	for i := range n {
+	f := &fleet{}
+	for i, r := range fleetReleases {
+		if _, ok := repos[r]; !ok {
+			dir, broken := releaseRepo(t, r)
+			repos[r] = repo{dir, broken}
+		}
 		box := testbed.BoxWithT(t, testbed.BoxOptions{
+			Release:    r,
 			OwnNetwork: true,
-			Binds:      []nspawn.Bind{{Host: f.repo, Container: "/srv/repo", ReadOnly: true}},
+			Binds:      []nspawn.Bind{{Host: repos[r].dir, Container: "/srv/repo", ReadOnly: true}},
 			Deb:        deb,
 		})
-		f.broken.AddFaultLib(box)
+		repos[r].broken.AddFaultLib(box)
 		// The fleet's only package source: the local repository.
 		box.Sh("rm -f /etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/repo ./' >/etc/apt/sources.list && apt-get -q update >/dev/null")
-		f.hosts = append(f.hosts, &fleetHost{name: fmt.Sprintf("web%d", i+1), Box: box, before: box.Unit("nginx")})
+		h := &fleetHost{name: fmt.Sprintf("web%d", i+1), Box: box, before: box.Unit("nginx")}
+		t.Logf("%s: %s, nginx %s serving, %s offered", h.name, r.Name(), box.Builds.OldVersion, box.Builds.NewVersion)
+		f.hosts = append(f.hosts, h)
 	}
 	return f
 }
@@ -103,14 +131,15 @@ func (f *fleet) stopTraffic(t *testing.T) {
 }
 
 // inventory writes an Ansible inventory of the fleet (YAML, as JSON): every host reached by
-// nsenter into its box, with the role's variables for all and per host.
-func (f *fleet) inventory(t *testing.T, all map[string]any, perHost map[string]map[string]any) string {
+// nsenter into its box, with the role's variables for all and, when perHost is not nil, each
+// host's own.
+func (f *fleet) inventory(t *testing.T, all map[string]any, perHost func(h *fleetHost) map[string]any) string {
 	t.Helper()
 	hosts := map[string]any{}
 	for _, h := range f.hosts {
 		vars := map[string]any{"ansible_nsenter_pid": h.Leader()}
-		for k, v := range perHost[h.name] {
-			vars[k] = v
+		if perHost != nil {
+			maps.Copy(vars, perHost(h))
 		}
 		hosts[h.name] = vars
 	}
@@ -123,9 +152,7 @@ func (f *fleet) inventory(t *testing.T, all map[string]any, perHost map[string]m
 		"nginx_upgrade_soak":        "2s",
 		"nginx_upgrade_health_urls": []string{"http://127.0.0.1/health"},
 	}
-	for k, v := range all {
-		vars[k] = v
-	}
+	maps.Copy(vars, all)
 	inv, err := json.MarshalIndent(map[string]any{"nginx": map[string]any{"hosts": hosts, "vars": vars}}, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -137,11 +164,16 @@ func (f *fleet) inventory(t *testing.T, all map[string]any, perHost map[string]m
 	return path
 }
 
-// nginxPackages are the role's apt specs for nginx and nginx-common at version (nginx's own
-// version: nginxVersion, when it differs, as for the broken rebuild).
-func nginxPackages(version, nginxVersion string) []string {
-	return []string{"nginx=" + cmp.Or(nginxVersion, version), "nginx-common=" + version}
+// nginxPackages are the role's variables that name apt specs for nginx and nginx-common at
+// version (nginx's own version: nginxVersion, when it differs, as for the broken rebuild).
+func nginxPackages(version, nginxVersion string) map[string]any {
+	return map[string]any{"nginx_upgrade_nginx_packages": []string{"nginx=" + cmp.Or(nginxVersion, version), "nginx-common=" + version}}
 }
+
+// newPackages and oldPackages are inventory's perHost: each host named the NEW (OLD) packages
+// of its own release.
+func newPackages(h *fleetHost) map[string]any { return nginxPackages(h.Builds.NewVersion, "") }
+func oldPackages(h *fleetHost) map[string]any { return nginxPackages(h.Builds.OldVersion, "") }
 
 // play is one ansible-playbook run, read through the ansible.posix.json callback.
 type play struct {
@@ -149,6 +181,10 @@ type play struct {
 	raw string
 	out struct {
 		Plays []struct {
+			// With serial, each batch is a play of its own.
+			Play struct {
+				Duration struct{ Start, End string }
+			}
 			Tasks []struct {
 				Task  struct{ Name string }
 				Hosts map[string]map[string]any
@@ -193,12 +229,44 @@ func (f *fleet) runPlaybook(t *testing.T, inventory string, args ...string) play
 	if stderr.Len() > 0 {
 		t.Logf("ansible-playbook stderr:\n%s", stderr.String())
 	}
+	for _, b := range p.batches() {
+		t.Logf("batch %s: %s", b.hosts, b.took)
+	}
 	for host, st := range p.out.Stats {
 		if st.Failures+st.Unreachable > 0 {
 			t.Logf("%s failed:\n%s", host, strings.Join(p.messages(host), "\n"))
 		}
 	}
 	return p
+}
+
+// batch is one batch of a play: its hosts and how long it took, which tells a slow host (such
+// as the fleet's Debian 13 one) from a slow fleet.
+type batch struct {
+	hosts []string
+	took  time.Duration
+}
+
+func (p play) batches() []batch {
+	var bs []batch
+	for _, pl := range p.out.Plays {
+		start, err1 := time.Parse(time.RFC3339Nano, pl.Play.Duration.Start)
+		end, err2 := time.Parse(time.RFC3339Nano, pl.Play.Duration.End)
+		var hosts []string
+		for _, task := range pl.Tasks {
+			for h := range task.Hosts {
+				if !slices.Contains(hosts, h) {
+					hosts = append(hosts, h)
+				}
+			}
+		}
+		if err1 != nil || err2 != nil || len(hosts) == 0 {
+			continue // a batch that ran no task (the play had stopped)
+		}
+		slices.Sort(hosts)
+		bs = append(bs, batch{hosts, end.Sub(start).Round(100 * time.Millisecond)})
+	}
+	return bs
 }
 
 // fact returns what each host's tasks set as the fact key (such as
@@ -276,16 +344,13 @@ func agree(t *testing.T, h *fleetHost, res map[string]any, outcome string) audit
 }
 
 // A rolling swap of every host, one batch after another, under load on each: every host on
-// the new build, MainPID handed over, no restart, nothing failed; the play and each host's
-// journal tell the same runs.
+// the new build of its release (the Debian 13 host, web3, on 13's), MainPID handed over, no
+// restart, nothing failed; the play and each host's journal tell the same runs.
 func TestFleetRollingSwapOfAllHosts(t *testing.T) {
 	// The role installs our package first, from the .deb on the controller.
-	f := fleetT(t, 3, false)
-	b := f.hosts[0].Builds
-	inv := f.inventory(t, map[string]any{
-		"nginx_upgrade_deb":            labtest.PackageT(t, "deb"),
-		"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, ""),
-	}, nil)
+	f := fleetT(t, false)
+	ours := map[string]any{"nginx_upgrade_deb": labtest.PackageT(t, "deb")}
+	inv := f.inventory(t, ours, newPackages)
 	f.startTraffic(t)
 	p := f.runPlaybook(t, inv)
 	f.stopTraffic(t)
@@ -299,9 +364,9 @@ func TestFleetRollingSwapOfAllHosts(t *testing.T) {
 		if st := p.out.Stats[h.name]; st.Failures != 0 || st.Unreachable != 0 || st.Changed == 0 {
 			t.Errorf("%s: recap %+v, want changed and no failures", h.name, st)
 		}
-		master := labtest.OneMasterOn(t, h.Box, b.New, h.before)
-		if got := h.installedVersion(); got != b.NewVersion {
-			t.Errorf("%s: nginx %s installed, want %s", h.name, got, b.NewVersion)
+		master := labtest.OneMasterOn(t, h.Box, h.Builds.New, h.before)
+		if got := h.installedVersion(); got != h.Builds.NewVersion {
+			t.Errorf("%s: nginx %s installed, want %s", h.name, got, h.Builds.NewVersion)
 		}
 		if got := h.Sh("dpkg-query -W -f '${db:Status-Abbrev}' nginx-upgrade"); strings.TrimSpace(got) != "ii" {
 			t.Errorf("%s: nginx-upgrade package %q, want installed by the role", h.name, got)
@@ -324,15 +389,12 @@ func TestFleetRollingSwapOfAllHosts(t *testing.T) {
 		return
 	}
 
-	// The whole fleet back: the same play, naming the old packages.
+	// The whole fleet back: the same play, naming each host's old packages.
 	swapped := map[string]testbed.Unit{}
 	for _, h := range f.hosts {
 		swapped[h.name] = h.Unit("nginx")
 	}
-	inv = f.inventory(t, map[string]any{
-		"nginx_upgrade_deb":            labtest.PackageT(t, "deb"),
-		"nginx_upgrade_nginx_packages": nginxPackages(b.OldVersion, ""),
-	}, nil)
+	inv = f.inventory(t, ours, oldPackages)
 	f.startTraffic(t)
 	p = f.runPlaybook(t, inv)
 	f.stopTraffic(t)
@@ -340,22 +402,26 @@ func TestFleetRollingSwapOfAllHosts(t *testing.T) {
 		t.Fatalf("rolling back: ansible-playbook exited %d, want 0", p.rc)
 	}
 	for _, h := range f.hosts {
-		labtest.OneMasterOn(t, h.Box, b.Old, swapped[h.name])
-		if got := h.installedVersion(); got != b.OldVersion {
-			t.Errorf("%s: nginx %s installed after the rollback play, want %s", h.name, got, b.OldVersion)
+		labtest.OneMasterOn(t, h.Box, h.Builds.Old, swapped[h.name])
+		if got := h.installedVersion(); got != h.Builds.OldVersion {
+			t.Errorf("%s: nginx %s installed after the rollback play, want %s", h.name, got, h.Builds.OldVersion)
 		}
 	}
 }
 
 // The second host is offered a build whose workers die: the helper rolls it back and the host
 // fails, the play stops there (max_fail_percentage 0): the first host stays on the new build,
-// the third is untouched, and no request fails anywhere.
+// the third (Debian 13) is untouched, and no request fails anywhere. Resumed, the play swaps
+// the second and the third.
 func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
-	f := fleetT(t, 3, true)
-	b := f.hosts[0].Builds
-	inv := f.inventory(t,
-		map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")},
-		map[string]map[string]any{"web2": {"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, brokenVersion(b))}})
+	f := fleetT(t, true)
+	web1, web2, web3 := f.hosts[0], f.hosts[1], f.hosts[2]
+	inv := f.inventory(t, nil, func(h *fleetHost) map[string]any {
+		if h == web2 {
+			return nginxPackages(h.Builds.NewVersion, brokenVersion(h.Builds))
+		}
+		return newPackages(h)
+	})
 	f.startTraffic(t)
 	p := f.runPlaybook(t, inv)
 	f.stopTraffic(t)
@@ -363,22 +429,21 @@ func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
 		t.Fatalf("ansible-playbook exited 0 with a broken build on web2")
 	}
 	results := p.fact("nginx_upgrade_result")
-	web1, web2, web3 := f.hosts[0], f.hosts[1], f.hosts[2]
 
 	if st := p.out.Stats["web1"]; st.Failures != 0 || st.Changed == 0 {
 		t.Errorf("web1: recap %+v, want swapped", st)
 	}
-	labtest.OneMasterOn(t, web1.Box, b.New, web1.before)
+	labtest.OneMasterOn(t, web1.Box, web1.Builds.New, web1.before)
 	agree(t, web1, results["web1"], "success")
 
 	if st := p.out.Stats["web2"]; st.Failures != 1 {
 		t.Errorf("web2: recap %+v, want one failure", st)
 	}
-	if master := labtest.OneMasterOn(t, web2.Box, b.Old, web2.before); master != web2.before.MainPID {
+	if master := labtest.OneMasterOn(t, web2.Box, web2.Builds.Old, web2.before); master != web2.before.MainPID {
 		t.Errorf("web2: MainPID %d, want the old master %d", master, web2.before.MainPID)
 	}
-	if got := web2.installedVersion(); got != brokenVersion(b) {
-		t.Errorf("web2: nginx %s installed, want the broken %s (installed, not running)", got, brokenVersion(b))
+	if got := web2.installedVersion(); got != brokenVersion(web2.Builds) {
+		t.Errorf("web2: nginx %s installed, want the broken %s (installed, not running)", got, brokenVersion(web2.Builds))
 	}
 	agree(t, web2, results["web2"], "rolled_back")
 	labtest.MustContain(t, "web2's failure", strings.Join(p.messages("web2"), "\n"), "rolled back", "nginx-upgradectl history")
@@ -386,11 +451,11 @@ func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
 	if st, ran := p.out.Stats["web3"]; ran && st.Ok+st.Changed+st.Failures > 0 {
 		t.Errorf("web3: recap %+v, want untouched", st)
 	}
-	if master := labtest.OneMasterOn(t, web3.Box, b.Old, web3.before); master != web3.before.MainPID {
+	if master := labtest.OneMasterOn(t, web3.Box, web3.Builds.Old, web3.before); master != web3.before.MainPID {
 		t.Errorf("web3: MainPID %d, want %d", master, web3.before.MainPID)
 	}
-	if got := web3.installedVersion(); got != b.OldVersion {
-		t.Errorf("web3: nginx %s installed, want %s untouched", got, b.OldVersion)
+	if got := web3.installedVersion(); got != web3.Builds.OldVersion {
+		t.Errorf("web3: nginx %s installed, want %s untouched", got, web3.Builds.OldVersion)
 	}
 	if runs := web3.history(t); len(runs) != 0 {
 		t.Errorf("web3: %d runs in its journal, want none", len(runs))
@@ -402,7 +467,7 @@ func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
 	// Resume: with web2 offered the good build, the same play again. web1 is already there (no
 	// change, no run), web2 and web3 swap.
 	f.startTraffic(t)
-	p = f.runPlaybook(t, f.inventory(t, map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")}, nil))
+	p = f.runPlaybook(t, f.inventory(t, nil, newPackages))
 	f.stopTraffic(t)
 	if p.rc != 0 {
 		t.Fatalf("resuming: ansible-playbook exited %d, want 0", p.rc)
@@ -417,16 +482,19 @@ func TestFleetStopsAtTheFirstBadHost(t *testing.T) {
 		if st := p.out.Stats[h.name]; st.Changed == 0 || st.Failures != 0 {
 			t.Errorf("%s: recap %+v when resuming, want swapped", h.name, st)
 		}
-		labtest.OneMasterOn(t, h.Box, b.New, h.before)
+		labtest.OneMasterOn(t, h.Box, h.Builds.New, h.before)
+	}
+	// web3's one run is the resumed play's.
+	if run := agree(t, web3, p.fact("nginx_upgrade_result")["web3"], "success"); run.NewMasterPID != web3.Unit("nginx").MainPID {
+		t.Errorf("web3: the journal's new master %d, MainPID %d", run.NewMasterPID, web3.Unit("nginx").MainPID)
 	}
 }
 
-// --check on a mixed fleet: web1 and web3 have the new build on disk, installed without a swap;
-// web2 runs what is on disk. Taking the binary on disk, exactly web1 and web3 would swap;
-// naming the new packages, web2 would too. Nothing changes.
+// --check on a mixed fleet: web1 and web3 (Debian 13) have the new build of their release on
+// disk, installed without a swap; web2 runs what is on disk. Taking the binary on disk, exactly
+// web1 and web3 would swap; naming the new packages, web2 would too. Nothing changes.
 func TestFleetCheckModeReportsTheHostsThatWouldSwap(t *testing.T) {
-	f := fleetT(t, 3, true)
-	b := f.hosts[0].Builds
+	f := fleetT(t, true)
 	for _, h := range []*fleetHost{f.hosts[0], f.hosts[2]} {
 		// As the role installs packages: the restart refused, the swap left to the caller.
 		out, rc := labtest.BoxRun(t, h.Box, "NGINX_UPGRADE_DEFER=1 DEBIAN_FRONTEND=noninteractive dpkg -i "+labtest.NewDebs(h.Box))
@@ -441,13 +509,13 @@ func TestFleetCheckModeReportsTheHostsThatWouldSwap(t *testing.T) {
 	pending := map[string]bool{"web1": true, "web3": true}
 	for _, c := range []struct {
 		name  string
-		vars  map[string]any
+		vars  func(*fleetHost) map[string]any
 		swaps map[string]bool
 	}{
 		{"the binary on disk", nil, pending},
-		{"the new packages", map[string]any{"nginx_upgrade_nginx_packages": nginxPackages(b.NewVersion, "")}, map[string]bool{"web1": true, "web2": true, "web3": true}},
+		{"the new packages", newPackages, map[string]bool{"web1": true, "web2": true, "web3": true}},
 	} {
-		p := f.runPlaybook(t, f.inventory(t, c.vars, nil), "--check")
+		p := f.runPlaybook(t, f.inventory(t, nil, c.vars), "--check")
 		if p.rc != 0 {
 			t.Fatalf("%s: ansible-playbook --check exited %d", c.name, p.rc)
 		}
@@ -470,9 +538,9 @@ func TestFleetCheckModeReportsTheHostsThatWouldSwap(t *testing.T) {
 			UpgradePending bool `json:"upgrade_pending"`
 		}
 		json.Unmarshal([]byte(h.Sh("nginx-upgradectl status --json || true")), &st)
-		want, version := pending[h.name], b.OldVersion
+		want, version := pending[h.name], h.Builds.OldVersion
 		if want {
-			version = b.NewVersion
+			version = h.Builds.NewVersion
 		}
 		if st.UpgradePending != want || h.installedVersion() != version {
 			t.Errorf("%s: upgrade pending %v, nginx %s installed; want %v, %s as before --check", h.name, st.UpgradePending, h.installedVersion(), want, version)

@@ -2,8 +2,9 @@
 // (`make bench`): nginx-upgradectl with and without its soak, the manual sequence from nginx's
 // docs, Debian's init-script `upgrade` action, a restart, and Debian's package upgrade under
 // systemd (in a container) with and without the nginx-upgrade package (-deb). It prints a table
-// and writes results.json, results.md and one timeline SVG per method to -out. -scale adds the
-// scale rows.
+// and writes results.json, results.md and one timeline SVG per method to -out. The scale axes
+// (configuration size, TLS session resumption, growth with workers, connections and processes)
+// follow; -axis runs some of them alone, -scale adds the older scale rows.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +36,7 @@ type options struct {
 	swaps   int
 	idle    int
 	methods string
+	axis    string
 	quiet   float64
 	quietW  time.Duration
 	only    bool
@@ -52,10 +55,10 @@ func main() {
 	flag.IntVar(&o.swaps, "swaps", 100, "swaps in a row for the -scale churn row")
 	flag.IntVar(&o.idle, "idle", 10000, "idle keep-alive connections for the -scale idle row")
 	flag.StringVar(&o.methods, "methods", "", "comma-separated method names to run (default: all)")
+	flag.StringVar(&o.axis, "axis", "", "comma-separated axes to run: "+strings.Join(allAxes, ", ")+" (default: "+strings.Join(defaultAxes, ",")+")")
 	flag.Float64Var(&o.quiet, "quiet", 25, "before each run, wait for the machine to be at most this % busy (100: never wait)")
 	flag.DurationVar(&o.quietW, "quiet-wait", 30*time.Second, "the longest a run waits for -quiet")
 	flag.Parse()
-	o.scale = o.scale || o.only
 	if o.reps < 1 || o.reps > 20 {
 		fmt.Fprintln(os.Stderr, "upgrade-bench: -n must be 1..20")
 		os.Exit(2)
@@ -92,8 +95,19 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if o.scale && uint64(o.idle)+4096 > nofile {
-		return fmt.Errorf("-idle %d needs more open files than RLIMIT_NOFILE %d allows", o.idle, nofile)
+	axes, err := parseAxes(o)
+	if err != nil {
+		return err
+	}
+	idle := 0
+	if slices.Contains(axes, "growth") {
+		idle = 50000 // its largest point
+	}
+	if slices.Contains(axes, "scale") {
+		idle = max(idle, o.idle)
+	}
+	if uint64(idle)+4096 > nofile {
+		return fmt.Errorf("%d idle connections need more open files than RLIMIT_NOFILE %d allows", idle, nofile)
 	}
 	builds, err := testbed.LoadBuilds()
 	if err != nil {
@@ -127,6 +141,9 @@ func run(ctx context.Context, o options) error {
 		bench.LibraryUpdate{Needrestart: true},
 		bench.LibraryUpdate{Ours: true, Deb: o.deb},
 	}, o.methods)
+	if !slices.Contains(axes, "methods") {
+		methods = nil
+	}
 	if err := checkDeb(methods, o.deb); err != nil {
 		return err
 	}
@@ -140,7 +157,7 @@ func run(ctx context.Context, o options) error {
 	// Methods take turns within each repetition, so that a noisy minute on this shared machine
 	// falls on every method rather than on one.
 	specs := make([]bench.Spec, 0, len(methods)*o.reps)
-	for r := 1; r <= o.reps && !o.only; r++ {
+	for r := 1; r <= o.reps && slices.Contains(axes, "methods"); r++ {
 		for _, meth := range methods {
 			specs = append(specs, bench.Spec{Method: meth, Rep: r, Workers: 2})
 		}
@@ -151,12 +168,19 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rep.Rows, rep.Runs = rows, runs
-	if o.scale {
+	if slices.ContainsFunc(axes, func(a string) bool { return a == "config" || a == "tls" || a == "growth" }) {
+		if rep.Axes, err = runAxes(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, axes); err != nil {
+			return err
+		}
+		charts["axis-config.svg"] = report.ConfigSVG(rep.Axes.Config)
+		charts["axis-tls.svg"] = report.TLSSVG(rep.Axes.TLS)
+	}
+	if slices.Contains(axes, "scale") {
 		if rep.Scale, err = runScale(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, charts); err != nil {
 			return err
 		}
 	}
-	rep.Goals = report.Goals(goalRows(rep))
+	rep.Goals = append(report.Goals(goalRows(rep)), report.AxisGoals(rep.Axes)...)
 	rep.DurationS = time.Since(started).Seconds()
 
 	fmt.Printf("\n%s\n", report.Table(rep.Rows))
@@ -185,7 +209,7 @@ func render(_ context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	rep.Goals = report.Goals(goalRows(rep))
+	rep.Goals = append(report.Goals(goalRows(rep)), report.AxisGoals(rep.Axes)...)
 	return rep.WriteMarkdown(o.out)
 }
 

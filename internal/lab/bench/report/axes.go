@@ -14,6 +14,7 @@ type Axes struct {
 	TLS    []AxisRow `json:"tls,omitempty"`
 	Growth []AxisRow `json:"growth,omitempty"`
 	Runs   []Run     `json:"runs,omitempty"`
+	Errors []string  `json:"errors,omitempty"` // runs that could not be set up
 }
 
 // Point is where on an axis a run is.
@@ -212,6 +213,9 @@ func (a *Axes) markdown() string {
 		}
 		b.WriteString(mdTable(cells))
 		b.WriteString("\n")
+	}
+	for _, e := range a.Errors {
+		fmt.Fprintf(&b, "- not run: %s\n", e)
 	}
 	return b.String()
 }

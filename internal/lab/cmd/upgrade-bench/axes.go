@@ -114,8 +114,15 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 				pt := p.point
 				spec := bench.Spec{Method: m, Rep: r, Workers: p.workers, Idle: pt.Idle, Point: &pt, TLS: p.tls}
 				run, err := bench.RunOnce(ctx, p.bed, spec)
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
 				if err != nil {
-					return nil, fmt.Errorf("%s %s run %d: %w", pt.Name, m.Name(), r, err)
+					// A point that could not be set up is reported; the other points still run.
+					e := fmt.Sprintf("%s %s run %d: %v", pt.Name, m.Name(), r, err)
+					fmt.Fprintln(os.Stderr, "[axis] "+e)
+					a.Errors = append(a.Errors, e)
+					continue
 				}
 				logAxisRun(i+1, len(points), pt, run)
 				byMethod[m.Name()] = append(byMethod[m.Name()], run)
@@ -124,6 +131,9 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 		}
 		for _, m := range p.methods {
 			runs := byMethod[m.Name()]
+			if len(runs) == 0 {
+				continue
+			}
 			row := report.AggregateAxis(report.Aggregate(m.Name()+"+"+p.point.Name, m.Describe(), bench.Ours(m), runs), p.point, runs)
 			switch p.point.Axis {
 			case "config":

@@ -78,7 +78,12 @@ func (c Ctl) Swap(ctx context.Context, env Env) (Outcome, error) {
 // `nginx -T` took (the line that sizes the deadlines says), and its note, if any.
 func ctlPreflight(rep ctlReport) *Preflight {
 	p := &Preflight{TestMS: -1}
+	sent := false // USR2: the steps after it are the swap's, not the overhead's
 	for _, s := range rep.Steps {
+		if !sent {
+			p.Steps = append(p.Steps, fmt.Sprintf("%d ms %s %s", s.ElapsedMS, s.Step, s.Result))
+		}
+		sent = sent || s.Step == "usr2"
 		if s.Step != "preflight" {
 			continue
 		}

@@ -37,7 +37,7 @@ func TestCtlPreflight(t *testing.T) {
 		{Step: "usr2", Result: "sent", ElapsedMS: 4840},
 	}}
 	p := ctlPreflight(rep)
-	if p.EndMS != 4836 || p.TestMS != 4812 || !strings.Contains(p.Note, "ssl_session_ticket_key") {
+	if p.EndMS != 4836 || p.TestMS != 4812 || !strings.Contains(p.Note, "ssl_session_ticket_key") || len(p.Steps) != 5 || p.Steps[4] != "4840 ms usr2 sent" {
 		t.Fatalf("ctlPreflight = %+v; want end 4836 ms, -T 4812 ms, the note", p)
 	}
 	if p := ctlPreflight(ctlReport{Steps: []ctlStep{{Step: "preflight", Result: "ok", Message: "nginx -T took 850ms: …", ElapsedMS: 900}}}); p.TestMS != 850 || p.Note != "" {

@@ -52,6 +52,8 @@ type Preflight struct {
 	EndMS  float64 // the last preflight step
 	TestMS float64 // its `nginx -T` (-1: not said)
 	Note   string  // its note line, if any (the TLS resumption one)
+	// Steps are the helper's steps up to USR2 ("12 ms find_master ok"): where its overhead goes.
+	Steps []string
 }
 
 // Ours reports whether m runs this project's helper: the goals apply to its row.

@@ -283,7 +283,7 @@ func swap(ctx context.Context, r *report.Run, bed Bed, m Method, s subject, tr *
 		}
 	}
 	if p := out.Preflight; p != nil && r.Axis != nil {
-		r.Axis.PreflightMS, r.Axis.HelperTestMS, r.Axis.Note = p.EndMS, p.TestMS, p.Note
+		r.Axis.PreflightMS, r.Axis.HelperTestMS, r.Axis.Note, r.Axis.Steps = p.EndMS, p.TestMS, p.Note, p.Steps
 	}
 	// The old master outlives the method while its downloads finish: bounded by their length.
 	timer := time.AfterFunc(30*time.Second, stopWatch)

@@ -36,11 +36,12 @@ type AxisRun struct {
 	PreflightMS  float64 `json:"preflight_ms"`   // the helper's start until its last preflight step
 	// OverheadMS is the helper's own overhead: its start until the new build serves, minus its
 	// -T and the new master's own start (USR2 until serving).
-	OverheadMS float64 `json:"overhead_ms"`
-	OwnCPUMS   float64 `json:"helper_own_cpu_ms"` // the helper's CPU without its children's (nginx -T, -v)
-	WallMS     float64 `json:"helper_wall_ms"`    // the helper's exec until its exit
-	Note       string  `json:"note,omitempty"`    // the helper's preflight note
-	TLS        *TLSRun `json:"tls,omitempty"`
+	OverheadMS float64  `json:"overhead_ms"`
+	OwnCPUMS   float64  `json:"helper_own_cpu_ms"`      // the helper's CPU without its children's (nginx -T, -v)
+	WallMS     float64  `json:"helper_wall_ms"`         // the helper's exec until its exit
+	Note       string   `json:"note,omitempty"`         // the helper's preflight note
+	Steps      []string `json:"helper_steps,omitempty"` // the helper's steps up to USR2, "ms step result"
+	TLS        *TLSRun  `json:"tls,omitempty"`
 }
 
 // TLSRun is what the returning TLS visitors saw. Windows: before is the steady window; during is

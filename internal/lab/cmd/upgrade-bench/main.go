@@ -172,8 +172,12 @@ func run(ctx context.Context, o options) error {
 		if rep.Axes, err = runAxes(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, axes); err != nil {
 			return err
 		}
-		charts["axis-config.svg"] = report.ConfigSVG(rep.Axes.Config)
-		charts["axis-tls.svg"] = report.TLSSVG(rep.Axes.TLS)
+		if len(rep.Axes.Config) > 0 {
+			charts["axis-config.svg"] = report.ConfigSVG(rep.Axes.Config)
+		}
+		if len(rep.Axes.TLS) > 0 {
+			charts["axis-tls.svg"] = report.TLSSVG(rep.Axes.TLS)
+		}
 	}
 	if slices.Contains(axes, "scale") {
 		if rep.Scale, err = runScale(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, charts); err != nil {

@@ -41,6 +41,9 @@ func parseAxes(o options) ([]string, error) {
 	return axes, nil
 }
 
+// idleSpare is the descriptors left for everything but the idle connections: the load, files.
+const idleSpare = 4096
+
 // axisLoad is the load of the axes' runs: the default one, shorter (the helper runs without a
 // soak, so the swap ends seconds after it starts), and longer by extra for a configuration that
 // takes nginx seconds to test and start, so that the downloads still span the swap.
@@ -67,6 +70,7 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 	soak0.Soak = 0
 	short := axisLoad(bed, 0)
 	var points []axisPoint
+	var skipped []string
 	if slices.Contains(axes, "config") {
 		for _, c := range []struct{ servers, certs int }{{100, 0}, {5000, 0}, {20000, 1000}} {
 			name := fmt.Sprintf("servers=%d", c.servers)
@@ -97,6 +101,13 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 		}
 		// One run each: they take the longest to set up (connections, processes).
 		for _, n := range []int{10000, 50000} {
+			if uint64(n)+idleSpare > bed.Nofile {
+				e := fmt.Sprintf("idle=%d: the bench and each nginx worker hold a descriptor per connection, and RLIMIT_NOFILE is %d here "+
+					"(raising the hard limit needs CAP_SYS_RESOURCE, which this machine does not give)", n, bed.Nofile)
+				fmt.Fprintln(os.Stderr, "[axis] not run: "+e)
+				skipped = append(skipped, e)
+				continue
+			}
 			points = append(points, axisPoint{point: report.Point{Axis: "growth", Name: fmt.Sprintf("idle=%d", n), Idle: n},
 				methods: []bench.Method{soak0}, reps: 1, workers: 2, bed: short})
 		}
@@ -106,7 +117,7 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 		}
 	}
 
-	a := &report.Axes{}
+	a := &report.Axes{Errors: skipped}
 	for i, p := range points {
 		byMethod := map[string][]report.Run{}
 		for r := 1; r <= p.reps; r++ {

@@ -72,11 +72,13 @@ install: package
 	elif command -v dpkg >/dev/null; then echo "dpkg -i $$deb"; dpkg -i "$$deb"; \
 	else echo "rpm -U $$rpm"; rpm -U --replacepkgs "$$rpm"; fi
 
-# Every way of swapping nginx side by side under the same load, medians of 3: docs/bench/
-# (results.md, results.json, one timeline SVG per method); the package rows run in containers
-# with our .deb from `make package`. About 10 minutes;
-# BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' runs only the package rows,
-# BENCH_FLAGS='-scale-only -out docs/bench/scale' the scale rows instead. The Go benchmarks show what finding a master's workers costs as /proc grows, and its listeners among many sockets.
+# Every way of swapping nginx side by side under the same load, medians of 3, then the scale
+# axes (configuration size, TLS session resumption, growth with workers, connections and
+# processes): docs/bench/ (results.md, results.json, one timeline SVG per method, axis-*.svg); the
+# package rows run in containers with our .deb from `make package`. Under 30 minutes here (the
+# README says the last run's time); BENCH_FLAGS='-axis tls -out docs/bench/tls' runs one axis,
+# BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' only the package rows,
+# BENCH_FLAGS='-axis scale -out docs/bench/scale' the older scale rows (100 swaps in a row). The Go benchmarks show what finding a master's workers costs as /proc grows, and its listeners among many sockets.
 bench: deps build package
 	$(GO) run ./internal/lab/cmd/upgrade-bench -ctl $(BIN) -deb "$$(ls $(DIST)/nginx-upgrade_*.deb)" -out docs/bench $(BENCH_FLAGS)
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 20x ./internal/lab/bench/ ./internal/health/

@@ -20,6 +20,10 @@ type Config struct {
 	// ShutdownTimeout is worker_shutdown_timeout: how long a quitting worker keeps its
 	// connections before nginx closes them; 0 when unset (they last until their clients close).
 	ShutdownTimeout time.Duration
+	// TLS: an ssl_certificate directive appears in any context. TicketKeyFiles: so does
+	// ssl_session_ticket_key. Without key files each master makes its own ticket keys at start,
+	// so a swap invalidates every session ticket clients hold.
+	TLS, TicketKeyFiles bool
 }
 
 // ErrConfigRejected means the binary's `-t` failed: the new build would not start.
@@ -136,8 +140,8 @@ func ReadConfig(dump io.Reader, globals string) (Config, error) {
 const dumpFileHeader = "# configuration file "
 
 // confParser is ngx_conf_read_token's state between the lines of one file of the dump, and what
-// the main-context directives said so far. Only tokens of main-context directives are kept, and
-// of those only the arguments of the directives the helper reads.
+// the main-context directives said so far. Only directive names (in any context: the TLS facts)
+// and the arguments of the main-context directives the helper reads are kept.
 type confParser struct {
 	cfg  Config
 	seen map[string]bool
@@ -228,11 +232,11 @@ func (p *confParser) section(s []byte) error {
 // as a name the helper reads can go), or an argument of a directive the helper reads.
 func (p *confParser) add(ch byte) {
 	switch {
-	case p.depth > 0:
 	case p.ntok == 0 && len(p.cur) < wantedNameMax:
 		p.cur = append(p.cur, ch)
 	case p.ntok == 0:
 		p.long = true
+	case p.depth > 0:
 	case p.wanted:
 		p.cur = append(p.cur, ch)
 	}
@@ -243,19 +247,20 @@ func (p *confParser) endToken() {
 		return
 	}
 	p.inTok = false
-	if p.depth == 0 {
-		switch {
-		case p.ntok == 0 && !p.long:
-			for _, name := range wantedNames {
-				if string(p.cur) == name { // compared, not converted: no allocation per directive
-					p.name, p.wanted = name, true
-				}
+	switch {
+	case p.ntok == 0 && !p.long:
+		// Compared, not converted: no allocation per directive.
+		p.cfg.TLS = p.cfg.TLS || string(p.cur) == "ssl_certificate"
+		p.cfg.TicketKeyFiles = p.cfg.TicketKeyFiles || string(p.cur) == "ssl_session_ticket_key"
+		for _, name := range wantedNames {
+			if p.depth == 0 && string(p.cur) == name {
+				p.name, p.wanted = name, true
 			}
-		case p.ntok > 0 && p.wanted:
-			p.args = append(p.args, string(p.cur))
 		}
-		p.ntok++
+	case p.ntok > 0 && p.wanted:
+		p.args = append(p.args, string(p.cur))
 	}
+	p.ntok++
 	p.cur = p.cur[:0]
 }
 

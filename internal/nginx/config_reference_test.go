@@ -61,16 +61,22 @@ func referenceParseConfig(dump, globals string) (Config, error) {
 		}
 		sections[len(sections)-1] += s
 	}
+	// The TLS facts: a directive's name, in any context.
+	named := func(name string) {
+		c.TLS = c.TLS || name == "ssl_certificate"
+		c.TicketKeyFiles = c.TicketKeyFiles || name == "ssl_session_ticket_key"
+	}
 	for _, s := range sections {
-		if err := referenceMainDirectives(s, apply); err != nil {
+		if err := referenceMainDirectives(s, apply, named); err != nil {
 			return Config{}, err
 		}
 	}
 	return c, nil
 }
 
-// referenceMainDirectives calls f with each directive (name and arguments) outside any block of conf.
-func referenceMainDirectives(conf string, f func([]string) error) error {
+// referenceMainDirectives calls f with each directive (name and arguments) outside any block of
+// conf, and named with the name of every directive, in any block.
+func referenceMainDirectives(conf string, f func([]string) error, named func(string)) error {
 	var (
 		depth int
 		d     []string
@@ -80,6 +86,9 @@ func referenceMainDirectives(conf string, f func([]string) error) error {
 	end := func() {
 		if inTok {
 			d = append(d, tok.String())
+			if len(d) == 1 {
+				named(d[0])
+			}
 			tok.Reset()
 			inTok = false
 		}

@@ -89,3 +89,24 @@ func BenchmarkReadConfig(b *testing.B) {
 		})
 	}
 }
+
+func TestReadConfigSeesTLSAndTicketKeyFilesInAnyContext(t *testing.T) {
+	for _, c := range []struct {
+		dump      string
+		tls, keys bool
+	}{
+		{"http {\n    server { listen 80; }\n}\n", false, false},
+		{"http {\n    server {\n        listen 443 ssl;\n        ssl_certificate /c.pem; ssl_certificate_key /c.key;\n    }\n}\n", true, false},
+		// nginx -T prints an included file after its own header: its server block is not main context.
+		{"http { include /s.conf; }\n# configuration file /s.conf:\nserver { ssl_certificate \"/c.pem\";\n ssl_session_ticket_key /k1; }\n", true, true},
+		{"stream { server { ssl_certificate /c.pem; } }\nhttp { ssl_session_ticket_key /k; }\n", true, true},
+		// Names in comments, quoted arguments and longer names do not count.
+		{"# ssl_certificate /c.pem;\nhttp { ssl_certificate_key /c.key; return 200 \"ssl_certificate\"; ssl_session_ticket_keys x; }\n", false, false},
+	} {
+		got, err := ReadConfig(strings.NewReader(c.dump), "")
+		want, wantErr := referenceParseConfig(c.dump, "")
+		if err != nil || wantErr != nil || got != want || got.TLS != c.tls || got.TicketKeyFiles != c.keys {
+			t.Errorf("ReadConfig(%q) = %+v, %v; reference %+v, %v; want TLS %v, ticket key files %v", c.dump, got, err, want, wantErr, c.tls, c.keys)
+		}
+	}
+}

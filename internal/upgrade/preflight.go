@@ -42,6 +42,18 @@ func scaled(floor time.Duration, k int, took time.Duration) (time.Duration, stri
 	return floor, fmt.Sprintf("the floor; %d × the test is less", k)
 }
 
+// resumptionNote is the one line preflight prints when the swap will end TLS session resumption
+// for every returning client, or "": without ssl_session_ticket_key files each master makes its
+// own ticket keys at start, and an ssl_session_cache, shared or not, lives in one master's memory,
+// so the new master knows no ticket and no session of the old one's.
+func resumptionNote(cfg nginx.Config) string {
+	if !cfg.TLS || cfg.TicketKeyFiles {
+		return ""
+	}
+	return "TLS session tickets and cached sessions do not survive the swap (no ssl_session_ticket_key): every returning client makes a full handshake once; " +
+		"to keep tickets valid, set ssl_session_ticket_key to the same key files for the old and new build (ssl_session_cache shared:... is per master and is lost either way)"
+}
+
 // checkMemory refuses a swap the memory available to nginx cannot hold: two generations run side
 // by side until the old one quits. An operator who knows the new build needs less passes
 // --ignore-memory.

@@ -304,6 +304,9 @@ func (r *run) preflight(ctx context.Context) *Result {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a live swap needs `daemon on;` under a Type=forking unit with PIDFile=%s; until then restart nginx to take the new build", err, r.opts.PidFile)
 	}
 	r.scaleDeadlines(time.Since(tested))
+	if note := resumptionNote(cfg); note != "" {
+		r.rec.record(StepPreflight, "note", nil, "%s", note)
+	}
 	if res := r.checkMemory(); res != nil {
 		return res
 	}

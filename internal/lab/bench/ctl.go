@@ -30,15 +30,18 @@ func (c Ctl) Describe() string {
 
 // ctlReport is the part of `nginx-upgradectl --json` the bench reads.
 type ctlReport struct {
-	Outcome    string `json:"outcome"`
-	ExitCode   int    `json:"exit_code"`
-	Message    string `json:"message"`
-	DurationMS int64  `json:"duration_ms"`
-	Steps      []struct {
-		Step      string `json:"step"`
-		Result    string `json:"result"`
-		ElapsedMS int64  `json:"elapsed_ms"`
-	} `json:"steps"`
+	Outcome    string    `json:"outcome"`
+	ExitCode   int       `json:"exit_code"`
+	Message    string    `json:"message"`
+	DurationMS int64     `json:"duration_ms"`
+	Steps      []ctlStep `json:"steps"`
+}
+
+type ctlStep struct {
+	Step      string `json:"step"`
+	Result    string `json:"result"`
+	Message   string `json:"message"`
+	ElapsedMS int64  `json:"elapsed_ms"`
 }
 
 // ctlSignal names the signal a helper step sends, or "".
@@ -67,7 +70,34 @@ func (c Ctl) Swap(ctx context.Context, env Env) (Outcome, error) {
 	// The helper times its steps from its own start; the process started at most a few
 	// milliseconds after out.start (fork, exec, Go runtime start-up), so marks may lag by that.
 	out.Marks = ctlMarks(*rep, env.Clock(out.start))
+	out.Preflight = ctlPreflight(*rep)
 	return out.Outcome, err
+}
+
+// ctlPreflight reads the helper's preflight from its steps: when it ended, how long its
+// `nginx -T` took (the line that sizes the deadlines says), and its note, if any.
+func ctlPreflight(rep ctlReport) *Preflight {
+	p := &Preflight{TestMS: -1}
+	sent := false // USR2: the steps after it are the swap's, not the overhead's
+	for _, s := range rep.Steps {
+		if !sent {
+			p.Steps = append(p.Steps, fmt.Sprintf("%d ms %s %s", s.ElapsedMS, s.Step, s.Result))
+		}
+		sent = sent || s.Step == "usr2"
+		if s.Step != "preflight" {
+			continue
+		}
+		p.EndMS = float64(s.ElapsedMS)
+		if s.Result == "note" {
+			p.Note = s.Message
+		}
+		if rest, ok := strings.CutPrefix(s.Message, "nginx -T took "); ok {
+			if d, err := time.ParseDuration(strings.TrimSuffix(strings.Fields(rest)[0], ":")); err == nil {
+				p.TestMS = report.Millis(d)
+			}
+		}
+	}
+	return p
 }
 
 // ctlMarks turns the helper's "sent" steps into marks, offset by when the helper started.

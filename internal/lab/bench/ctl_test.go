@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -13,11 +14,7 @@ func TestCtlMarks(t *testing.T) {
 		step, result string
 		ms           int64
 	}{{"preflight", "ok", 20}, {"usr2", "sent", 21}, {"winch", "sent", 1100}, {"winch", "ok", 1120}, {"quit", "sent", 1130}} {
-		rep.Steps = append(rep.Steps, struct {
-			Step      string `json:"step"`
-			Result    string `json:"result"`
-			ElapsedMS int64  `json:"elapsed_ms"`
-		}{s.step, s.result, s.ms})
+		rep.Steps = append(rep.Steps, ctlStep{Step: s.step, Result: s.result, ElapsedMS: s.ms})
 	}
 	marks := ctlMarks(rep, 3*time.Second)
 	want := []report.Mark{{Label: "USR2", At: 3021 * time.Millisecond}, {Label: "WINCH", At: 4100 * time.Millisecond}, {Label: "QUIT", At: 4130 * time.Millisecond}}
@@ -28,5 +25,22 @@ func TestCtlMarks(t *testing.T) {
 		if marks[i] != want[i] {
 			t.Errorf("mark %d = %v, want %v", i, marks[i], want[i])
 		}
+	}
+}
+
+func TestCtlPreflight(t *testing.T) {
+	rep := ctlReport{Steps: []ctlStep{
+		{Step: "find_master", Result: "ok", ElapsedMS: 2},
+		{Step: "preflight", Result: "ok", Message: "nginx -T took 4.812s: start and settle deadline 14.436s (3 × the test, above the 15s floor)", ElapsedMS: 4830},
+		{Step: "preflight", Result: "note", Message: "TLS session tickets ... (no ssl_session_ticket_key)", ElapsedMS: 4830},
+		{Step: "preflight", Result: "ok", Message: "memory for a second generation: ...", ElapsedMS: 4836},
+		{Step: "usr2", Result: "sent", ElapsedMS: 4840},
+	}}
+	p := ctlPreflight(rep)
+	if p.EndMS != 4836 || p.TestMS != 4812 || !strings.Contains(p.Note, "ssl_session_ticket_key") || len(p.Steps) != 5 || p.Steps[4] != "4840 ms usr2 sent" {
+		t.Fatalf("ctlPreflight = %+v; want end 4836 ms, -T 4812 ms, the note", p)
+	}
+	if p := ctlPreflight(ctlReport{Steps: []ctlStep{{Step: "preflight", Result: "ok", Message: "nginx -T took 850ms: …", ElapsedMS: 900}}}); p.TestMS != 850 || p.Note != "" {
+		t.Fatalf("ctlPreflight = %+v; want -T 850 ms and no note", p)
 	}
 }

@@ -29,7 +29,8 @@ func coldStarts(ctx context.Context, n *testbed.Nginx, workers, tries int) ([]fl
 }
 
 func coldStart(ctx context.Context, n *testbed.Nginx, workers int) (time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A generated configuration of 20,000 server blocks takes seconds to start under load.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	start := time.Now()
 	if out, err := exec.CommandContext(ctx, n.Binary, prefixArgs(n)...).CombinedOutput(); err != nil {

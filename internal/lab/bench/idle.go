@@ -87,18 +87,18 @@ type idleClose struct {
 	kind string
 }
 
-// openIdle opens count connections to 127.0.0.1:port, sends one HTTP/1.1 request with
+// openIdle opens count connections to 127.0.0.1:port (from idleSource), sends one HTTP/1.1 request with
 // keep-alive on each, reads the answer and leaves the connection idle.
 func openIdle(ctx context.Context, port, count int) (*idleSet, error) {
 	s := &idleSet{wanted: count, openErrors: map[string]int{}}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	next := make(chan struct{})
+	next := make(chan int)
 	for range 64 {
 		wg.Go(func() {
-			for range next {
-				c, br, err := openOne(ctx, addr)
+			for i := range next {
+				c, br, err := openOne(ctx, idleSource(i), addr)
 				mu.Lock()
 				if err != nil {
 					s.openErrors[err.Error()]++
@@ -110,8 +110,8 @@ func openIdle(ctx context.Context, port, count int) (*idleSet, error) {
 			}
 		})
 	}
-	for range count {
-		next <- struct{}{}
+	for i := range count {
+		next <- i
 	}
 	close(next)
 	wg.Wait()
@@ -121,8 +121,18 @@ func openIdle(ctx context.Context, port, count int) (*idleSet, error) {
 	return s, nil
 }
 
-func openOne(ctx context.Context, addr string) (net.Conn, *bufio.Reader, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
+// perSource is how many idle connections come from one loopback address: the kernel's
+// ephemeral ports (32768-60999 by default) bound the connections from one address to one port.
+const perSource = 25000
+
+// idleSource is the loopback address idle connection i comes from: 127.0.0.2 and up, so that
+// the load's own connections from 127.0.0.1 keep all their ports.
+func idleSource(i int) *net.TCPAddr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i/perSource))}
+}
+
+func openOne(ctx context.Context, from *net.TCPAddr, addr string) (net.Conn, *bufio.Reader, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: from}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial: %w", errors.Unwrap(err))

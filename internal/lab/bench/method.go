@@ -43,6 +43,17 @@ type Outcome struct {
 	ExitCode int           // of the helper or script; 0 for in-process methods
 	Detail   string        // the helper's outcome and last message, or the script's output
 	Usage    *Usage        // resources of the helper process; nil when the method runs in-process
+	// Preflight is what the helper said of its preflight; nil for methods other than the helper.
+	Preflight *Preflight
+}
+
+// Preflight is the helper's preflight as its --json steps tell it, in ms from its start.
+type Preflight struct {
+	EndMS  float64 // the last preflight step
+	TestMS float64 // its `nginx -T` (-1: not said)
+	Note   string  // its note line, if any (the TLS resumption one)
+	// Steps are the helper's steps up to USR2 ("12 ms find_master ok"): where its overhead goes.
+	Steps []string
 }
 
 // Ours reports whether m runs this project's helper: the goals apply to its row.

@@ -51,6 +51,11 @@ type Spec struct {
 	Rep     int
 	Workers int
 	Idle    int // idle keep-alive connections held open across the swap (0: none)
+	// Point, on a scale axis, is what the run varies (server blocks, certificates, sleeping
+	// processes; its Idle is Idle's); the run then also measures the axis's extras. TLS adds
+	// an HTTPS server and returning TLS visitors.
+	Point *report.Point
+	TLS   *TLSPoint
 }
 
 // RunOnce runs spec once. A BoxMethod runs in a box of its own (see runInBox); any other method
@@ -67,19 +72,42 @@ func RunOnce(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 // swaps with spec.Method, and measures. A failed setup is an error; a failed swap is recorded in
 // the Run.
 func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
-	r := report.Run{Method: spec.Method.Name(), Rep: spec.Rep, Workers: spec.Workers}
+	r := report.Run{Method: spec.Method.Name(), Rep: spec.Rep, Workers: spec.Workers, Point: spec.Point}
 	var dir string
 	var err error
 	if r.BusyBeforePct, dir, err = quietDir(ctx, bed, "run"); err != nil {
 		return r, err
 	}
 	defer os.RemoveAll(dir)
+	var p report.Point
+	if spec.Point != nil {
+		p = *spec.Point
+		r.Axis = &report.AxisRun{HelperTestMS: -1, PreflightMS: -1, OverheadMS: -1, OwnCPUMS: -1, WallMS: -1}
+	}
+	certDir := filepath.Join(bed.TmpDir, "certs")
+	if p.Certs > 0 {
+		if err := ensureCerts(certDir, p.Certs); err != nil {
+			return r, err
+		}
+	}
+	if p.Sleepers > 0 {
+		sl, err := StartSleepers(ctx, p.Sleepers)
+		if err != nil {
+			return r, err
+		}
+		defer sl.Stop()
+	}
 
 	floor, err := testbed.Setup(filepath.Join(dir, "floor"), bed.Builds.New, testbed.Config{Workers: spec.Workers})
 	if err != nil {
 		return r, fmt.Errorf("floor: set up: %w", err)
 	}
 	defer stopAll(floor)
+	if p.Servers > 0 {
+		if err := writeBigconf(floor, p.Servers, p.Certs, certDir); err != nil {
+			return r, err
+		}
+	}
 	idleFloor, err := coldStarts(ctx, floor, spec.Workers, bed.FloorTries)
 	if err != nil {
 		return r, err
@@ -97,10 +125,21 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 			return r, err
 		}
 	}
+	if p.Servers > 0 {
+		if err := writeBigconf(n, p.Servers, p.Certs, certDir); err != nil {
+			return r, err
+		}
+	}
+	var site tlsSite
+	if spec.TLS != nil {
+		if site, err = addTLSServer(n, *spec.TLS, certDir); err != nil {
+			return r, err
+		}
+	}
 	if err := prepareSlow(n, bed.Load.DownloadSize); err != nil {
 		return r, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute) // a big configuration starts in seconds
 	defer cancel()
 	if err := n.Start(sctx, testbed.Config{Workers: spec.Workers}); err != nil {
 		return r, err
@@ -113,6 +152,11 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 	if err := n.Install(bed.Builds.New); err != nil {
 		return r, fmt.Errorf("install new build: %w", err)
 	}
+	if r.Axis != nil {
+		if r.Axis.NginxTestMS, err = timeNginxTest(ctx, n); err != nil {
+			return r, err
+		}
+	}
 	var idle *idleSet
 	if spec.Idle > 0 {
 		if idle, err = openIdle(ctx, n.Port, spec.Idle); err != nil {
@@ -124,6 +168,14 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 	tr, err := testbed.StartTraffic(ctx, n.Site(), bed.Load)
 	if err != nil {
 		return r, fmt.Errorf("start load: %w", err)
+	}
+	var visitors *visitorLoad
+	if spec.TLS != nil {
+		if visitors, err = startVisitors(ctx, site, n.Binary, tr); err != nil {
+			tr.Stop()
+			return r, err
+		}
+		defer visitors.stop()
 	}
 	if err := floorUnderLoad(ctx, &r, bed, floor, spec.Workers, tr); err != nil {
 		tr.Stop()
@@ -146,7 +198,16 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 		ir.NginxNofile = bed.Nofile
 		r.Idle = &ir
 	}
+	if visitors != nil {
+		if r.Axis.TLS, err = visitors.measure(ctx, r); err != nil {
+			tr.Stop()
+			return r, err
+		}
+	}
 	measure(&r, bed, tr.Stop())
+	if r.Axis != nil && r.Axis.HelperTestMS >= 0 && r.USR2ToServingMS >= 0 && r.NewServingMS >= 0 {
+		r.Axis.OverheadMS = r.NewServingMS - r.USR2ToServingMS - r.Axis.HelperTestMS
+	}
 	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
 		return r, err
 	}
@@ -221,6 +282,12 @@ func swap(ctx context.Context, r *report.Run, bed Bed, m Method, s subject, tr *
 	r.ExitCode, r.Detail, r.Marks = out.ExitCode, out.Detail, out.Marks
 	if out.Usage != nil {
 		r.HelperRSSKiB, r.HelperRusageRSS, r.HelperCPUMS = out.Usage.MaxRSSKiB, out.Usage.RusageMaxRSSKiB, report.Millis(out.Usage.CPU)
+		if r.Axis != nil {
+			r.Axis.OwnCPUMS, r.Axis.WallMS = report.Millis(out.Usage.OwnCPU), report.Millis(out.Usage.Wall)
+		}
+	}
+	if p := out.Preflight; p != nil && r.Axis != nil {
+		r.Axis.PreflightMS, r.Axis.HelperTestMS, r.Axis.Note, r.Axis.Steps = p.EndMS, p.TestMS, p.Note, p.Steps
 	}
 	// The old master outlives the method while its downloads finish: bounded by their length.
 	timer := time.AfterFunc(30*time.Second, stopWatch)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Usage is a child process's resource use.
@@ -23,6 +25,10 @@ type Usage struct {
 	MaxRSSKiB       int64         `json:"max_rss_kib"` // VmHWM, last sample before exit
 	RusageMaxRSSKiB int64         `json:"rusage_max_rss_kib"`
 	CPU             time.Duration `json:"cpu_ns"` // user + system
+	// OwnCPU leaves out the children's: the helper's own work, without nginx's -T. It is read
+	// from the exited child's /proc/PID/stat before it is reaped, in ticks of 10 ms.
+	OwnCPU time.Duration `json:"own_cpu_ns"`
+	Wall   time.Duration `json:"wall_ns"` // start until exit
 }
 
 // rssEvery is how often a child's VmHWM is sampled; VmHWM only grows, so a sample misses at
@@ -31,6 +37,7 @@ const rssEvery = 5 * time.Millisecond
 
 // runMeasured runs cmd to its end and measures it.
 func runMeasured(cmd *exec.Cmd) (*Usage, error) {
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
@@ -52,9 +59,16 @@ func runMeasured(cmd *exec.Cmd) (*Usage, error) {
 			}
 		}
 	}()
+	// Wait for the exit without reaping, so that the zombie's stat can still be read.
+	var own time.Duration
+	var info unix.Siginfo
+	if unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == nil {
+		own, _ = ownCPU(cmd.Process.Pid)
+	}
+	wall := time.Since(start)
 	err := cmd.Wait()
 	close(done)
-	u := &Usage{MaxRSSKiB: <-peak}
+	u := &Usage{MaxRSSKiB: <-peak, OwnCPU: own, Wall: wall}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
 		u.RusageMaxRSSKiB = ru.Maxrss
 		u.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())

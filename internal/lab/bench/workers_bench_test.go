@@ -3,15 +3,10 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -52,45 +47,18 @@ func BenchmarkWorkersWithManyProcesses(b *testing.B) {
 	}
 }
 
-// startSleepers starts count sleeping processes in a process group of their own, killed when the
-// benchmark ends; `sleep 600` bounds them even if it is killed first.
+// startSleepers starts count sleeping processes, stopped and reaped when the benchmark ends.
 func startSleepers(b *testing.B, count int) {
 	b.Helper()
-	cmd := exec.Command("sh", "-c", `i=0; while [ $i -lt "$1" ]; do sleep 600 & i=$((i+1)); done; echo ready; wait`, "sh", strconv.Itoa(count))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
+	s, err := StartSleepers(b.Context(), count)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start sleepers: %v", err)
-	}
 	b.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		// The group's orphans are reaped by init a moment later; wait for that, boundedly.
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if syscall.Kill(-cmd.Process.Pid, 0) != nil {
-				return
-			}
+		if err := s.Stop(); err != nil {
+			b.Error(err)
 		}
 	})
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err == nil && strings.TrimSpace(line) != "ready" {
-			err = fmt.Errorf("sleepers said %q", line)
-		}
-		ready <- err
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			b.Fatalf("start sleepers: %v", err)
-		}
-	case <-time.After(2 * time.Minute):
-		b.Fatalf("%d sleepers not started within 2 minutes", count)
-	}
 }
 
 // scanWorkers counts pid's serving workers by reading every process's stat, then the cmdline of

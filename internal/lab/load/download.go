@@ -39,23 +39,23 @@ type File struct {
 func Download(ctx context.Context, f File) DownloadResult {
 	url, wantSize, wantSHA256 := f.URL, f.Size, f.SHA256
 	r := DownloadResult{URL: url, Want: wantSize}
-	if err := checkLoopback(ctx, url); err != nil {
+	if err := checkLoopback(ctx, url, "http"); err != nil {
 		r.Err = err.Error()
 		return r
 	}
 	start := time.Now()
 	h := sha256.New()
-	status, n, err := get(ctx, newClient(f.NetNS, f.Socket), url, h)
+	g, err := get(ctx, newClient(f.NetNS, f.Socket, nil), url, h)
 	r.Duration = time.Since(start)
-	r.Bytes = n
+	r.Bytes = g.n
 	r.SHA256 = hex.EncodeToString(h.Sum(nil))
 	switch {
 	case err != nil:
-		r.Err = fmt.Sprintf("%s after %d of %d bytes", kind(err), n, wantSize)
-	case status != 200:
-		r.Err = fmt.Sprintf("status %d", status)
-	case n != wantSize:
-		r.Err = fmt.Sprintf("got %d of %d bytes", n, wantSize)
+		r.Err = fmt.Sprintf("%s after %d of %d bytes", kind(err), g.n, wantSize)
+	case g.status != 200:
+		r.Err = fmt.Sprintf("status %d", g.status)
+	case g.n != wantSize:
+		r.Err = fmt.Sprintf("got %d of %d bytes", g.n, wantSize)
 	case r.SHA256 != wantSHA256:
 		r.Err = fmt.Sprintf("sha256 %s, want %s", r.SHA256, wantSHA256)
 	default:

@@ -8,6 +8,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,13 +21,14 @@ import (
 )
 
 // checkLoopback returns an error unless every address rawURL's host resolves to is loopback.
-func checkLoopback(ctx context.Context, rawURL string) error {
+// The scheme must be scheme.
+func checkLoopback(ctx context.Context, rawURL, scheme string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return fmt.Errorf("parse url: %w", err)
 	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("url %q: scheme must be http", rawURL)
+	if u.Scheme != scheme {
+		return fmt.Errorf("url %q: scheme must be %s", rawURL, scheme)
 	}
 	host := u.Hostname()
 	if host == "" {
@@ -49,7 +51,8 @@ func checkLoopback(ctx context.Context, rawURL string) error {
 // HTTP_PROXY), and dials loopback only, so a DNS answer that changes after checkLoopback
 // cannot send load elsewhere. With netns set, it dials from inside that network namespace;
 // with socket set, it connects to that unix socket whatever the URL's host (local by nature).
-func newClient(netns, socket string) *http.Client {
+// tlsConf, when set, is used for https.
+func newClient(netns, socket string, tlsConf *tls.Config) *http.Client {
 	d := &net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -75,6 +78,7 @@ func newClient(netns, socket string) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			DialContext:        dial,
+			TLSClientConfig:    tlsConf,
 			DisableKeepAlives:  true,
 			DisableCompression: true, // count and hash the bytes nginx sent
 		},
@@ -82,20 +86,29 @@ func newClient(netns, socket string) *http.Client {
 	}
 }
 
-// get fetches rawURL and copies the whole body to w. The status is set once a response
-// header arrived, even if reading the body then failed.
-func get(ctx context.Context, c *http.Client, rawURL string, w io.Writer) (status int, n int64, err error) {
+// got is what get saw of a response.
+type got struct {
+	status  int   // set once a response header arrived, even if reading the body then failed
+	n       int64 // body bytes read
+	resumed bool  // over TLS: the handshake resumed a session
+}
+
+// get fetches rawURL and copies the whole body to w.
+func get(ctx context.Context, c *http.Client, rawURL string, w io.Writer) (got, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("new request: %w", err)
+		return got{}, fmt.Errorf("new request: %w", err)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return got{}, err
 	}
 	defer resp.Body.Close()
-	n, err = io.Copy(w, resp.Body)
-	return resp.StatusCode, n, err
+	g := got{status: resp.StatusCode, resumed: resp.TLS != nil && resp.TLS.DidResume}
+	// Reading to the end also reads a TLS 1.3 server's NewSessionTicket messages, which nginx
+	// sends after the handshake: the visitor's next connection can resume with them.
+	g.n, err = io.Copy(w, resp.Body)
+	return g, err
 }
 
 // kind names a failure briefly, so that outcomes can be counted by kind.

@@ -13,6 +13,7 @@ import (
 // StreamResult is what a Stream saw.
 type StreamResult struct {
 	Sent, OK, Failed int
+	Resumed          int            // OK requests whose TLS handshake resumed a session
 	Errors           map[string]int // failure kind -> count: "connect refused", "timeout", "status 502", "reset", "eof", ...
 	Records          []Record       // one per request, in send order, hence sorted by Start
 }
@@ -23,6 +24,7 @@ type Record struct {
 	Latency time.Duration // until the body was read to the end, or the failure
 	Status  int           // 0 when no response
 	Err     string        // "" when OK (2xx/3xx, body read whole); else the failure kind
+	Resumed bool          // over TLS: the handshake resumed the visitor's session
 }
 
 // summarize counts recs.
@@ -31,6 +33,9 @@ func summarize(recs []Record) StreamResult {
 	for _, rec := range recs {
 		if rec.Err == "" {
 			r.OK++
+			if rec.Resumed {
+				r.Resumed++
+			}
 			continue
 		}
 		r.Failed++
@@ -72,6 +77,7 @@ func (r StreamResult) Window(from, to time.Duration) StreamResult {
 type Bucket struct {
 	Start      time.Duration
 	OK, Failed int
+	Resumed    int           // OK requests over a resumed TLS session
 	P99        time.Duration // over OK requests
 }
 
@@ -84,7 +90,7 @@ func (r StreamResult) Timeline(bucket time.Duration) []Bucket {
 	var tl []Bucket
 	for from := time.Duration(0); from <= r.Records[len(r.Records)-1].Start; from += bucket {
 		w := r.Window(from, from+bucket)
-		tl = append(tl, Bucket{Start: from, OK: w.OK, Failed: w.Failed, P99: w.Percentile(99)})
+		tl = append(tl, Bucket{Start: from, OK: w.OK, Failed: w.Failed, Resumed: w.Resumed, P99: w.Percentile(99)})
 	}
 	return tl
 }

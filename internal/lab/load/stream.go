@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,12 @@ type StreamConfig struct {
 	Max     int           // optional upper bound on requests (0 = until Stop/ctx)
 	NetNS   string        // network namespace to send from, e.g. /proc/PID/ns/net ("" = this one)
 	Socket  string        // a unix socket to send to (URL then names the host header), "" for TCP
+	// Visitors, for an https URL, sends the requests from that many returning visitors in turn,
+	// each with a TLS session cache of its own, as a browser keeps one: every handshake after a
+	// visitor's first may resume (Record.Resumed says whether it did). TLS is the visitors'
+	// configuration (MaxVersion picks TLS 1.2 or 1.3; the cache is set per visitor).
+	Visitors int
+	TLS      *tls.Config
 }
 
 // Stream is an open-loop, fixed-rate HTTP request stream: request i is sent at start+i/rate
@@ -24,13 +31,13 @@ type StreamConfig struct {
 // stuck in a backlog nobody accepts are never counted. Every request uses a new TCP
 // connection (Connection: close) and has its own timeout; every outcome is counted.
 type Stream struct {
-	cfg    StreamConfig
-	client *http.Client
-	start  time.Time
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the last request has been issued
-	slots  chan struct{} // one per request in flight
-	wg     sync.WaitGroup
+	cfg     StreamConfig
+	clients []*http.Client // one per visitor; request i comes from clients[i%len]
+	start   time.Time
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when the last request has been issued
+	slots   chan struct{} // one per request in flight
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	records []Record
@@ -42,7 +49,19 @@ func StartStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	if cfg.Rate <= 0 || cfg.Timeout <= 0 || cfg.Max < 0 {
 		return nil, fmt.Errorf("start stream: need rate > 0, timeout > 0, max >= 0; got %d, %s, %d", cfg.Rate, cfg.Timeout, cfg.Max)
 	}
-	if err := checkLoopback(ctx, cfg.URL); err != nil {
+	scheme, clients := "http", []*http.Client{newClient(cfg.NetNS, cfg.Socket, nil)}
+	if cfg.Visitors > 0 {
+		if cfg.TLS == nil || cfg.Socket != "" {
+			return nil, fmt.Errorf("start stream: %d visitors need a TLS configuration and TCP", cfg.Visitors)
+		}
+		scheme, clients = "https", nil
+		for range cfg.Visitors {
+			c := cfg.TLS.Clone()
+			c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+			clients = append(clients, newClient(cfg.NetNS, "", c))
+		}
+	}
+	if err := checkLoopback(ctx, cfg.URL, scheme); err != nil {
 		return nil, fmt.Errorf("start stream: %w", err)
 	}
 	// Requests finish within Timeout, so at most Rate*Timeout are in flight; the margin
@@ -51,12 +70,12 @@ func StartStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	inflight := int(float64(cfg.Rate)*cfg.Timeout.Seconds()) + cfg.Rate
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stream{
-		cfg:    cfg,
-		client: newClient(cfg.NetNS, cfg.Socket),
-		start:  time.Now(),
-		cancel: cancel,
-		done:   make(chan struct{}),
-		slots:  make(chan struct{}, inflight),
+		cfg:     cfg,
+		clients: clients,
+		start:   time.Now(),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		slots:   make(chan struct{}, inflight),
 	}
 	go s.run(ctx)
 	return s, nil
@@ -119,13 +138,13 @@ func (s *Stream) launch(ctx context.Context) {
 		// or at their timeout.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 		defer cancel()
-		status, _, err := get(rctx, s.client, s.cfg.URL, io.Discard)
-		r := Record{Latency: time.Since(t), Status: status}
+		g, err := get(rctx, s.clients[i%len(s.clients)], s.cfg.URL, io.Discard)
+		r := Record{Latency: time.Since(t), Status: g.status, Resumed: g.resumed}
 		switch {
 		case err != nil:
 			r.Err = kind(err)
-		case status < 200 || status > 399:
-			r.Err = fmt.Sprintf("status %d", status)
+		case g.status < 200 || g.status > 399:
+			r.Err = fmt.Sprintf("status %d", g.status)
 		}
 		s.set(i, r)
 	}()

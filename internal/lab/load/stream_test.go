@@ -175,7 +175,7 @@ func TestLoadRefusesNonLoopback(t *testing.T) {
 		}
 	}
 	for _, url := range []string{"http://127.0.0.1:1/", "http://127.8.9.10/", "http://[::1]/", "http://localhost:8080/x"} {
-		if err := checkLoopback(ctx, url); err != nil {
+		if err := checkLoopback(ctx, url, "http"); err != nil {
 			t.Errorf("checkLoopback(%s) = %v, want nil", url, err)
 		}
 	}

@@ -59,7 +59,7 @@ func StartWrk(ctx context.Context, cfg WrkConfig) (*Wrk, error) {
 	if cfg.Duration <= 0 || cfg.Threads > cfg.Connections {
 		return nil, fmt.Errorf("start wrk: need duration > 0 and threads <= connections; got %s, %d, %d", cfg.Duration, cfg.Threads, cfg.Connections)
 	}
-	if err := checkLoopback(ctx, cfg.URL); err != nil {
+	if err := checkLoopback(ctx, cfg.URL, "http"); err != nil {
 		return nil, fmt.Errorf("start wrk: %w", err)
 	}
 	bin, err := exec.LookPath("wrk")

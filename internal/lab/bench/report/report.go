@@ -23,6 +23,7 @@ type Report struct {
 	Goals     []Goal    `json:"goals"`
 	Runs      []Run     `json:"runs"`
 	Scale     *Scale    `json:"scale,omitempty"`
+	Axes      *Axes     `json:"axes,omitempty"`
 }
 
 // Settings records the load and the windows, in milliseconds.
@@ -198,6 +199,9 @@ func (rep *Report) Markdown() string {
 	if rep.Scale != nil {
 		runs = append(slices.Clone(runs), rep.Scale.Runs...)
 	}
+	if rep.Axes != nil {
+		runs = append(slices.Clone(runs), rep.Axes.Runs...)
+	}
 	b.WriteString(failureKinds(runs))
 	if len(rep.Rows) > 0 {
 		b.WriteString("\n## Timelines\n\nOne run per method, the one with the median p99 ratio.\n\n")
@@ -209,6 +213,9 @@ func (rep *Report) Markdown() string {
 	}
 	if rep.Scale != nil {
 		b.WriteString(rep.Scale.markdown())
+	}
+	if rep.Axes != nil {
+		b.WriteString(rep.Axes.markdown())
 	}
 	return b.String()
 }

@@ -65,6 +65,9 @@ type Run struct {
 	// when the pid file first named each new master.
 	Events []Mark      `json:"events,omitempty"`
 	Idle   *IdleResult `json:"idle,omitempty"`
+	// On a scale axis: where, and what the axis measures.
+	Point *Point   `json:"point,omitempty"`
+	Axis  *AxisRun `json:"axis,omitempty"`
 
 	// For the run's timeline (ChartOf), not kept in results.json: the stream per bucket, and when
 	// downloads were cut.

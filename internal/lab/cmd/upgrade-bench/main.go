@@ -3,8 +3,9 @@
 // docs, Debian's init-script `upgrade` action, a restart, and Debian's package upgrade under
 // systemd (in a container) with and without the nginx-upgrade package (-deb), a libssl3 update,
 // and the Debian 12 → 13 release upgrade (once per bench: it takes minutes). It prints a table
-// and writes results.json, results.md and one timeline SVG per method to -out. -scale adds the
-// scale rows.
+// and writes results.json, results.md and one timeline SVG per method to -out. The scale axes
+// (configuration size, TLS session resumption, growth with workers, connections and processes)
+// follow; -axis runs some of them alone, -scale adds the older scale rows.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +38,7 @@ type options struct {
 	swaps   int
 	idle    int
 	methods string
+	axis    string
 	quiet   float64
 	quietW  time.Duration
 	only    bool
@@ -54,10 +57,10 @@ func main() {
 	flag.IntVar(&o.swaps, "swaps", 100, "swaps in a row for the -scale churn row")
 	flag.IntVar(&o.idle, "idle", 10000, "idle keep-alive connections for the -scale idle row")
 	flag.StringVar(&o.methods, "methods", "", "comma-separated method names to run (default: all)")
+	flag.StringVar(&o.axis, "axis", "", "comma-separated axes to run: "+strings.Join(allAxes, ", ")+" (default: "+strings.Join(defaultAxes, ",")+")")
 	flag.Float64Var(&o.quiet, "quiet", 25, "before each run, wait for the machine to be at most this % busy (100: never wait)")
 	flag.DurationVar(&o.quietW, "quiet-wait", 30*time.Second, "the longest a run waits for -quiet")
 	flag.Parse()
-	o.scale = o.scale || o.only
 	if o.reps < 1 || o.reps > 20 {
 		fmt.Fprintln(os.Stderr, "upgrade-bench: -n must be 1..20")
 		os.Exit(2)
@@ -94,7 +97,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if o.scale && uint64(o.idle)+4096 > nofile {
+	axes, err := parseAxes(o)
+	if err != nil {
+		return err
+	}
+	// The growth axis leaves out, and reports, the idle points the limit cannot hold.
+	if slices.Contains(axes, "scale") && uint64(o.idle)+idleSpare > nofile {
 		return fmt.Errorf("-idle %d needs more open files than RLIMIT_NOFILE %d allows", o.idle, nofile)
 	}
 	builds, err := testbed.LoadBuilds(nspawn.HostRelease)
@@ -131,6 +139,9 @@ func run(ctx context.Context, o options) error {
 		bench.ReleaseUpgrade{},
 		bench.ReleaseUpgrade{Ours: true, Deb: o.deb},
 	}, o.methods)
+	if !slices.Contains(axes, "methods") {
+		methods = nil
+	}
 	if err := checkDeb(methods, o.deb); err != nil {
 		return err
 	}
@@ -144,7 +155,7 @@ func run(ctx context.Context, o options) error {
 	// Methods take turns within each repetition, so that a noisy minute on this shared machine
 	// falls on every method rather than on one.
 	specs := make([]bench.Spec, 0, len(methods)*o.reps)
-	for r := 1; r <= o.reps && !o.only; r++ {
+	for r := 1; r <= o.reps && slices.Contains(axes, "methods"); r++ {
 		for _, meth := range methods {
 			if _, once := meth.(bench.Lengthy); once && r > 1 {
 				continue
@@ -158,12 +169,23 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rep.Rows, rep.Runs = rows, runs
-	if o.scale {
+	if slices.ContainsFunc(axes, func(a string) bool { return a == "config" || a == "tls" || a == "growth" }) {
+		if rep.Axes, err = runAxes(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, axes); err != nil {
+			return err
+		}
+		if len(rep.Axes.Config) > 0 {
+			charts["axis-config.svg"] = report.ConfigSVG(rep.Axes.Config)
+		}
+		if len(rep.Axes.TLS) > 0 {
+			charts["axis-tls.svg"] = report.TLSSVG(rep.Axes.TLS)
+		}
+	}
+	if slices.Contains(axes, "scale") {
 		if rep.Scale, err = runScale(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, charts); err != nil {
 			return err
 		}
 	}
-	rep.Goals = report.Goals(goalRows(rep))
+	rep.Goals = append(report.Goals(goalRows(rep)), report.AxisGoals(rep.Axes)...)
 	rep.DurationS = time.Since(started).Seconds()
 
 	fmt.Printf("\n%s\n", report.Table(rep.Rows))
@@ -192,7 +214,7 @@ func render(_ context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	rep.Goals = report.Goals(goalRows(rep))
+	rep.Goals = append(report.Goals(goalRows(rep)), report.AxisGoals(rep.Axes)...)
 	return rep.WriteMarkdown(o.out)
 }
 

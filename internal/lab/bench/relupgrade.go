@@ -63,7 +63,7 @@ func (p ReleaseUpgrade) Prepare(ctx context.Context, box *testbed.Box) error {
 	if err := box.LoadStreamModule(ctx); err != nil {
 		return err
 	}
-	return DebianPackage{Ours: p.Ours, Deb: p.Deb}.Prepare(ctx, box)
+	return DebianPackage(p).Prepare(ctx, box)
 }
 
 // Swap upgrades the release, marking each step's start, and reads the moments systemd and the

@@ -75,8 +75,9 @@ install: package
 # Every way of swapping nginx side by side under the same load, medians of 3, then the scale
 # axes (configuration size, TLS session resumption, growth with workers, connections and
 # processes): docs/bench/ (results.md, results.json, one timeline SVG per method, axis-*.svg); the
-# package rows run in containers with our .deb from `make package`. Under 30 minutes here (the
-# README says the last run's time); BENCH_FLAGS='-axis tls -out docs/bench/tls' runs one axis,
+# package rows run in containers with our .deb from `make package`. About 40 minutes here by the
+# sum of its parts, each run alone (the README has each part's time; the 12 → 13 release upgrade
+# rows take 8 of them); BENCH_FLAGS='-axis tls -out docs/bench/tls' runs one axis,
 # BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' only the package rows,
 # BENCH_FLAGS='-axis scale -out docs/bench/scale' the older scale rows (100 swaps in a row). The Go benchmarks show what finding a master's workers costs as /proc grows, and its listeners among many sockets.
 bench: deps build package

@@ -7,8 +7,10 @@ package systemdspec
 // USR2/WINCH/QUIT upgrade, and what it takes to hand systemd the new master.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -26,6 +28,10 @@ import (
 func TestMain(m *testing.M) {
 	// Run through nsenter --pid, the test binary doubles as an sd_notify
 	// sender inside a container's pid namespace.
+	// It stays alive until its stdin closes: systemd 257 takes the sender
+	// by pidfd (SO_PASSPIDFD), and a sender gone before systemd reads the
+	// datagram is refused for that ("Notify sender died before message is
+	// processed"), not for the reason under test.
 	if len(os.Args) == 5 && os.Args[1] == "sdnotify" {
 		pid, err := strconv.Atoi(os.Args[3])
 		if err == nil {
@@ -35,6 +41,8 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		fmt.Println("sent")
+		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -159,6 +167,7 @@ mv -f /usr/sbin/nginx.dpkg-new /usr/sbin/nginx`, newDir))
 				cred = new
 			}
 			msg := fmt.Sprintf("MAINPID=%d", new)
+			done := func() {}
 			switch tc.sender {
 			case fromHost:
 				// The kernel reads the claimed pid in the sender's pid
@@ -173,7 +182,7 @@ mv -f /usr/sbin/nginx.dpkg-new /usr/sbin/nginx`, newDir))
 					t.Fatal(err)
 				}
 			case fromContainer:
-				x.sendFromContainer(cred, msg)
+				done = x.sendFromContainer(cred, msg)
 			}
 
 			if tc.accepted {
@@ -183,6 +192,7 @@ mv -f /usr/sbin/nginx.dpkg-new /usr/sbin/nginx`, newDir))
 					return strings.Contains(x.journalAfter(cursor), tc.rejected)
 				})
 			}
+			done()
 			x.quit(old)
 			st := x.settled()
 			t.Logf("NotifyAccess=%s, sender in %s pid namespace claiming %s (pid %d): %s; after QUIT %+v",
@@ -448,8 +458,9 @@ func (x *lab) journalAfter(cursor string) string {
 }
 
 // sendFromContainer sends from the container's pid namespace, where cred
-// (a container pid) means what systemd sees.
-func (x *lab) sendFromContainer(cred int, msg string) {
+// 0 is the sender's own container pid. The sender lives on until the
+// returned func is called, once systemd's verdict is seen.
+func (x *lab) sendFromContainer(cred int, msg string) (done func()) {
 	x.t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -458,8 +469,32 @@ func (x *lab) sendFromContainer(cred int, msg string) {
 	// Only the pid namespace: the binary and the socket path stay the host's.
 	cmd := exec.CommandContext(x.ctx, nspawn.NsenterPath, "--target", strconv.Itoa(x.c.Leader()), "--pid", "--",
 		self, "sdnotify", x.c.Root()+"/run/systemd/notify", strconv.Itoa(cred), msg)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		x.t.Fatalf("sd_notify from the container's pid namespace: %v: %s", err, out)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		x.t.Fatalf("start the sd_notify sender in the container's pid namespace: %v", err)
+	}
+	finish := func() error {
+		stdin.Close()
+		return cmd.Wait()
+	}
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "sent\n" {
+		err := finish()
+		x.t.Fatalf("sd_notify from the container's pid namespace: %v: %s", err, stderr.String())
+	}
+	return func() {
+		x.t.Helper()
+		if err := finish(); err != nil {
+			x.t.Fatalf("sd_notify sender in the container's pid namespace: %v: %s", err, stderr.String())
+		}
 	}
 }
 

@@ -50,6 +50,14 @@ func (r Release) Number() int {
 
 func (r Release) String() string { return string(r) }
 
+// OrDefault is r, or Bookworm when r is unset: what a box boots when its options name no release.
+func (r Release) OrDefault() Release {
+	if r == "" {
+		return Bookworm
+	}
+	return r
+}
+
 // Name is "Debian 12 (bookworm)".
 func (r Release) Name() string { return fmt.Sprintf("Debian %d (%s)", r.Number(), string(r)) }
 

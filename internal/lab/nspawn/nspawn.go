@@ -87,10 +87,7 @@ type Container struct {
 // its systemd reports the system running. A degraded system is an error that
 // names the failed units: a clean golden tree boots without any.
 func Boot(ctx context.Context, opts Options) (_ *Container, err error) {
-	release := opts.Release
-	if release == "" {
-		release = Bookworm
-	}
+	release := opts.Release.OrDefault()
 	golden := opts.Golden
 	if golden == "" {
 		golden = release.GoldenDir()

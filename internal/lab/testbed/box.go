@@ -66,20 +66,13 @@ type BoxOptions struct {
 	Release nspawn.Release
 }
 
-func (o BoxOptions) release() nspawn.Release {
-	if o.Release == "" {
-		return nspawn.Bookworm
-	}
-	return o.Release
-}
-
 // boxSetupTimeout bounds setting up a booted box: dpkg, the slow file, a restart, the site.
 const boxSetupTimeout = 3 * time.Minute
 
 // NewBox boots a box as opts say and sets it up, within ctx (which also bounds the wait for the
 // host's container lock). Close tears it down.
 func NewBox(ctx context.Context, opts BoxOptions) (*Box, error) {
-	b, err := LoadBuilds(opts.release())
+	b, err := LoadBuilds(opts.Release.OrDefault())
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +113,7 @@ func BoxBindT(t testing.TB, deb string, binds ...nspawn.Bind) *Box {
 // box's journal then if the test failed).
 func BoxWithT(t testing.TB, opts BoxOptions) *Box {
 	t.Helper()
-	b := ReleaseBuildsT(t, opts.release())
+	b := ReleaseBuildsT(t, opts.Release.OrDefault())
 	c := nspawn.BootT(t, bootOptions(b, opts))
 	ctx, cancel := context.WithTimeout(context.Background(), boxSetupTimeout)
 	defer cancel()

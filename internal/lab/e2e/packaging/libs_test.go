@@ -357,8 +357,8 @@ func testNeedrestartReexecsNginxInsteadOfRestarting(t *testing.T, rel nspawn.Rel
 	if strings.Contains(nr, "NEEDRESTART-SVC: nginx.service") {
 		t.Errorf("needrestart -b after the re-exec still lists nginx:\n%s", nr)
 	}
-	t.Logf("FIGURES needrestart -r a with nginx on a replaced libssl3: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; nginx.service not restarted; MainPID %d → %d; needrestart -b after: %q",
-		r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.MainPID, master, nr)
+	t.Logf("FIGURES needrestart -r a with nginx on a replaced %s: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; nginx.service not restarted; MainPID %d → %d; needrestart -b after: %q",
+		ssl.Pkg, r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.MainPID, master, nr)
 }
 
 // A library nginx does not map: no re-exec, nothing signalled, no run in the journal; the hook
@@ -521,6 +521,6 @@ func testLibraryUpdateDuringASwapWaitsAndRuns(t *testing.T, rel nspawn.Release) 
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("runs in the journal:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	t.Logf("FIGURES binary swap then libssl3 update during it: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; nginx.service not restarted; MainPID %d → %d; runs: %q",
-		r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.MainPID, master, got)
+	t.Logf("FIGURES binary swap then %s update during it: %d stream requests (%d failed), %d wrk requests (%d failed), downloads %s; nginx.service not restarted; MainPID %d → %d; runs: %q",
+		ssl.Pkg, r.Stream.Sent, r.Stream.Failed, r.Wrk.Requests, r.Wrk.Failed(), downloadsSummary(r), before.MainPID, master, got)
 }

@@ -56,7 +56,7 @@ const (
 )
 
 // idVisitors and idRate shape the session-ID stream: an openssl process per handshake costs
-// about 25 ms of CPU on this class of machine, so 20/s takes half a core of the two; each
+// about 40 ms of CPU on this class of machine, so 20/s takes 0.8 of a core of the two; each
 // visitor comes back every second.
 const (
 	idVisitors = 20

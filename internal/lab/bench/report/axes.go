@@ -186,8 +186,8 @@ func (a *Axes) markdown() string {
 			"(internal/lab/load: Go clients, each with a session cache of its own, as a browser keeps one) make 100 handshakes/s " +
 			"beside the usual load, each a new connection: every visitor comes back every half second. Go's client resumes by " +
 			"tickets only (TLS 1.3 tickets; TLS 1.2 session tickets). On tls12-sessionid nginx issues no tickets (`ssl_session_tickets off`), " +
-			"so visitors resume by TLS 1.2 session ID from `ssl_session_cache`: 20 visitors, each request an `openssl s_client` process " +
-			"keeping the visitor's session in a file (-sess_in/-sess_out), 20 handshakes/s, every visitor back every second; " +
+			"so visitors resume by TLS 1.2 session ID from `ssl_session_cache`: 10 visitors, each request an `openssl s_client` process " +
+			"keeping the visitor's session in a file (-sess_in/-sess_out), 10 handshakes/s, every visitor back every second; " +
 			"TLS p99 there includes the process's start. " +
 			"Before = the steady window; during = the swap's start until a second after the new build served or the last signal (WINCH, QUIT), whichever is later; after = the next 5 s. " +
 			"nginx CPU: both generations, % of one core. `restart` is the restart row's method (QUIT, then start the new build).\n\n")

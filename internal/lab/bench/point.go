@@ -27,10 +27,17 @@ import (
 type TLSPoint struct {
 	Version    uint16 // tls.VersionTLS13 (tickets) or tls.VersionTLS12
 	TicketKeys bool   // ssl_session_ticket_key from a file, the same for both builds
+	// SessionIDs: TLS 1.2 with `ssl_session_tickets off`, so that visitors resume by session ID,
+	// from ssl_session_cache only; the visitors are then openssl processes (Go's client resumes
+	// by tickets only) and nginx logs each handshake, to check their count.
+	SessionIDs bool
 }
 
 // Name is the point's short name, e.g. "tls13-keyfile".
 func (t TLSPoint) Name() string {
+	if t.SessionIDs {
+		return "tls12-sessionid"
+	}
 	v := "tls13"
 	if t.Version == tls.VersionTLS12 {
 		v = "tls12"
@@ -46,6 +53,15 @@ func (t TLSPoint) Name() string {
 const (
 	tlsVisitors = 50
 	tlsRate     = 100
+)
+
+// idVisitors and idRate shape the session-ID stream: an openssl process per handshake costs
+// about 40 ms of CPU on this class of machine: 20/s took 0.8 of a core of the two and made
+// the plain HTTP load's steady p99 ten times the other points'; 10/s takes 0.4. Each visitor
+// comes back every second.
+const (
+	idVisitors = 10
+	idRate     = 10
 )
 
 // writeBigconf includes a generated configuration of servers server blocks (the first certs of
@@ -115,13 +131,22 @@ func twoPorts() (int, int, error) {
 // tlsSite is an HTTPS server added to an nginx for the TLS axis, and the client configuration
 // that trusts it.
 type tlsSite struct {
-	URL    string
-	client *tls.Config
+	URL     string
+	client  *tls.Config
+	openssl *load.OpenSSLVisitors // session-ID visitors instead of client's
+	log     string                // nginx's log of the session-ID visitors' handshakes, see handshakeLog
 }
+
+// handshakeLog is the access log format of the session-ID point: nginx's own word on each
+// handshake, read by countHandshakes.
+const handshakeLog = `log_format handshakes '$msec $ssl_protocol $ssl_session_reused $status';`
 
 // addTLSServer adds a TLS server block to n, with a session cache as hosts have one and, with
 // p.TicketKeys, a ticket key file (80 bytes: AES-256 keys) both builds read.
 func addTLSServer(n *testbed.Nginx, p TLSPoint, certDir string) (tlsSite, error) {
+	if p.SessionIDs && (p.TicketKeys || p.Version != tls.VersionTLS12) {
+		return tlsSite{}, errors.New("tls: session IDs are a TLS 1.2 point without ticket keys")
+	}
 	if err := ensureCerts(certDir, 1); err != nil {
 		return tlsSite{}, err
 	}
@@ -129,7 +154,16 @@ func addTLSServer(n *testbed.Nginx, p TLSPoint, certDir string) (tlsSite, error)
 	if err != nil {
 		return tlsSite{}, err
 	}
-	keys := ""
+	keys, site := "", tlsSite{}
+	if p.SessionIDs {
+		sessions := filepath.Join(n.Dir, "sessions")
+		if err := os.MkdirAll(sessions, 0o755); err != nil {
+			return tlsSite{}, fmt.Errorf("tls: %w", err)
+		}
+		site.log = filepath.Join(n.Dir, "logs/handshakes.log")
+		site.openssl = &load.OpenSSLVisitors{CAFile: filepath.Join(certDir, "0.pem"), ServerName: "s0.bigconf.test", Dir: sessions}
+		keys = "ssl_session_tickets off;\n    access_log " + site.log + " handshakes;"
+	}
 	if p.TicketKeys {
 		key := make([]byte, 80)
 		rand.Read(key)
@@ -150,6 +184,9 @@ func addTLSServer(n *testbed.Nginx, p TLSPoint, certDir string) (tlsSite, error)
     %s
     location / { return 200 "ok\n"; }
 }`, port, certDir, certDir, keys)
+	if p.SessionIDs {
+		server = handshakeLog + "\n" + server
+	}
 	if err := includeInHTTP(n, server); err != nil {
 		return tlsSite{}, err
 	}
@@ -159,14 +196,19 @@ func addTLSServer(n *testbed.Nginx, p TLSPoint, certDir string) (tlsSite, error)
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
-	return tlsSite{URL: fmt.Sprintf("https://127.0.0.1:%d/", port),
-		client: &tls.Config{RootCAs: roots, ServerName: "s0.bigconf.test", MinVersion: p.Version, MaxVersion: p.Version}}, nil
+	site.URL = fmt.Sprintf("https://127.0.0.1:%d/", port)
+	site.client = &tls.Config{RootCAs: roots, ServerName: "s0.bigconf.test", MinVersion: p.Version, MaxVersion: p.Version}
+	return site, nil
 }
 
 // startTLSLoad starts the TLS visitors; the offset is the load's clock when they started.
 func startTLSLoad(ctx context.Context, site tlsSite, tr *testbed.Traffic) (*load.Stream, time.Duration, error) {
 	at := tr.Clock(time.Now())
-	s, err := load.StartStream(ctx, load.StreamConfig{URL: site.URL, Rate: tlsRate, Timeout: 2 * time.Second, Visitors: tlsVisitors, TLS: site.client})
+	cfg := load.StreamConfig{URL: site.URL, Rate: tlsRate, Timeout: 2 * time.Second, Visitors: tlsVisitors, TLS: site.client}
+	if site.openssl != nil {
+		cfg.Rate, cfg.Visitors, cfg.OpenSSL = idRate, idVisitors, site.openssl
+	}
+	s, err := load.StartStream(ctx, cfg)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tls load: %w", err)
 	}

@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +21,7 @@ type visitorLoad struct {
 	at     time.Duration // the load's clock when the visitors started
 	clock  func(time.Time) time.Duration
 	cpu    *cpuSampler
+	log    string // nginx's handshake log, on the session-ID point
 
 	once    sync.Once
 	res     load.StreamResult
@@ -28,7 +33,7 @@ func startVisitors(ctx context.Context, site tlsSite, binary string, tr *testbed
 	if err != nil {
 		return nil, err
 	}
-	return &visitorLoad{stream: s, at: at, clock: tr.Clock, cpu: sampleCPU(binary, tr.Clock)}, nil
+	return &visitorLoad{stream: s, at: at, clock: tr.Clock, cpu: sampleCPU(binary, tr.Clock), log: site.log}, nil
 }
 
 func (v *visitorLoad) stop() {
@@ -70,12 +75,21 @@ func (v *visitorLoad) measure(ctx context.Context, r report.Run) (*report.TLSRun
 		return 100 * float64(w.Resumed) / float64(w.OK)
 	}
 	before, in, after := win(steadyFrom, swap), win(swap, during), win(during, during+tlsAfter)
-	t := &report.TLSRun{Sent: v.res.Sent, Failed: v.res.Failed, Errors: v.res.Errors,
+	t := &report.TLSRun{Sent: v.res.Sent, Failed: v.res.Failed, Resumed: v.res.Resumed, Errors: v.res.Errors,
 		ResumedBeforePct: pct(before), ResumedDuringPct: pct(in), ResumedAfterPct: pct(after),
 		FullPerSSteady: float64(before.OK-before.Resumed) / (swap - steadyFrom).Seconds(),
 		NginxCPUSteady: cpuPct(v.samples, steadyFrom, swap), NginxCPUSwap: cpuPct(v.samples, swap, during),
 		SteadyP99MS: report.Millis(before.Percentile(99)), SwapP99MS: report.Millis(in.Percentile(99))}
 	t.P99Ratio = report.Ratio(t.SwapP99MS, t.SteadyP99MS)
+	if v.log != "" {
+		log, err := os.ReadFile(v.log)
+		if err != nil {
+			return nil, fmt.Errorf("tls: nginx's handshake log: %w", err)
+		}
+		if t.NginxLogged, t.NginxResumed, err = countHandshakes(log); err != nil {
+			return nil, fmt.Errorf("tls: nginx's handshake log %s: %w", v.log, err)
+		}
+	}
 	for from := swap; from < during+tlsAfter; from += time.Second {
 		w := win(from, from+time.Second)
 		t.FullPerSPeak = max(t.FullPerSPeak, float64(w.OK-w.Resumed))
@@ -84,4 +98,21 @@ func (v *visitorLoad) measure(ctx context.Context, r report.Run) (*report.TLSRun
 		t.Series = append(t.Series, report.ResumeBucket{AtMS: report.Millis(b.Start + v.at - swap), OK: b.OK, Resumed: b.Resumed, Failed: b.Failed})
 	}
 	return t, nil
+}
+
+// countHandshakes reads nginx's handshake log (handshakeLog: "$msec $ssl_protocol
+// $ssl_session_reused $status" a line): the handshakes that got an answer, and those that resumed
+// a session ("r"; "." for a full one).
+func countHandshakes(log []byte) (handshakes, resumed int, err error) {
+	for line := range bytes.Lines(log) {
+		f := strings.Fields(string(line))
+		if len(f) != 4 || (f[2] != "r" && f[2] != ".") {
+			return 0, 0, fmt.Errorf("line %d: %q is not $msec $ssl_protocol $ssl_session_reused $status", handshakes+1, line)
+		}
+		handshakes++
+		if f[2] == "r" {
+			resumed++
+		}
+	}
+	return handshakes, resumed, nil
 }

@@ -24,6 +24,9 @@ type StreamConfig struct {
 	// configuration (MaxVersion picks TLS 1.2 or 1.3; the cache is set per visitor).
 	Visitors int
 	TLS      *tls.Config
+	// OpenSSL, with Visitors, makes the visitors openssl processes that resume by TLS 1.2
+	// session ID instead (TLS is then unused).
+	OpenSSL *OpenSSLVisitors
 }
 
 // Stream is an open-loop, fixed-rate HTTP request stream: request i is sent at start+i/rate
@@ -31,13 +34,13 @@ type StreamConfig struct {
 // stuck in a backlog nobody accepts are never counted. Every request uses a new TCP
 // connection (Connection: close) and has its own timeout; every outcome is counted.
 type Stream struct {
-	cfg     StreamConfig
-	clients []*http.Client // one per visitor; request i comes from clients[i%len]
-	start   time.Time
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when the last request has been issued
-	slots   chan struct{} // one per request in flight
-	wg      sync.WaitGroup
+	cfg    StreamConfig
+	send   func(ctx context.Context, i int) (got, error) // request i
+	start  time.Time
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the last request has been issued
+	slots  chan struct{} // one per request in flight
+	wg     sync.WaitGroup
 
 	mu      sync.Mutex
 	records []Record
@@ -50,7 +53,20 @@ func StartStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 		return nil, fmt.Errorf("start stream: need rate > 0, timeout > 0, max >= 0; got %d, %s, %d", cfg.Rate, cfg.Timeout, cfg.Max)
 	}
 	scheme, clients := "http", []*http.Client{newClient(cfg.NetNS, cfg.Socket, nil)}
-	if cfg.Visitors > 0 {
+	// Request i comes from visitor i%len(clients), or i%Visitors with OpenSSL.
+	send := func(ctx context.Context, i int) (got, error) {
+		return get(ctx, clients[i%len(clients)], cfg.URL, io.Discard)
+	}
+	switch {
+	case cfg.Visitors > 0 && cfg.OpenSSL != nil:
+		if cfg.Socket != "" || cfg.NetNS != "" {
+			return nil, fmt.Errorf("start stream: %d openssl visitors need TCP from this network namespace", cfg.Visitors)
+		}
+		scheme = "https"
+		send = func(ctx context.Context, i int) (got, error) {
+			return cfg.OpenSSL.sClient(ctx, cfg.URL, i%cfg.Visitors)
+		}
+	case cfg.Visitors > 0:
 		if cfg.TLS == nil || cfg.Socket != "" {
 			return nil, fmt.Errorf("start stream: %d visitors need a TLS configuration and TCP", cfg.Visitors)
 		}
@@ -70,12 +86,12 @@ func StartStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	inflight := int(float64(cfg.Rate)*cfg.Timeout.Seconds()) + cfg.Rate
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stream{
-		cfg:     cfg,
-		clients: clients,
-		start:   time.Now(),
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		slots:   make(chan struct{}, inflight),
+		cfg:    cfg,
+		send:   send,
+		start:  time.Now(),
+		cancel: cancel,
+		done:   make(chan struct{}),
+		slots:  make(chan struct{}, inflight),
 	}
 	go s.run(ctx)
 	return s, nil
@@ -138,7 +154,7 @@ func (s *Stream) launch(ctx context.Context) {
 		// or at their timeout.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 		defer cancel()
-		g, err := get(rctx, s.clients[i%len(s.clients)], s.cfg.URL, io.Discard)
+		g, err := s.send(rctx, i)
 		r := Record{Latency: time.Since(t), Status: g.status, Resumed: g.resumed}
 		switch {
 		case err != nil:

@@ -48,8 +48,14 @@ type AxisRun struct {
 // from the swap's start until a second after the new build served or the method's last signal,
 // whichever is later; after is the five seconds that follow.
 type TLSRun struct {
-	Sent             int            `json:"sent"`
-	Failed           int            `json:"failed"`
+	Sent    int `json:"sent"`
+	Failed  int `json:"failed"`
+	Resumed int `json:"resumed"` // of the OK handshakes
+	// NginxLogged and NginxResumed are nginx's own count (its access log's $ssl_session_reused) of
+	// the handshakes that got an answer, and of those that resumed: the session-ID point's visitors
+	// are openssl processes, and this checks their word.
+	NginxLogged      int            `json:"nginx_logged,omitempty"`
+	NginxResumed     int            `json:"nginx_resumed,omitempty"`
 	Errors           map[string]int `json:"errors,omitempty"`
 	ResumedBeforePct float64        `json:"resumed_before_pct"`
 	ResumedDuringPct float64        `json:"resumed_during_pct"`
@@ -128,6 +134,9 @@ func AggregateAxis(row Row, p Point, runs []Run) AxisRow {
 		for _, x := range ts {
 			t.Sent += x.Sent
 			t.Failed += x.Failed
+			t.Resumed += x.Resumed
+			t.NginxLogged += x.NginxLogged
+			t.NginxResumed += x.NginxResumed
 		}
 		if i := Representative(runs); i >= 0 && runs[i].Axis != nil && runs[i].Axis.TLS != nil {
 			t.Series = runs[i].Axis.TLS.Series
@@ -176,7 +185,10 @@ func (a *Axes) markdown() string {
 			"nginx also serves HTTPS (`ssl_session_cache shared:SSL:10m`, one ECDSA certificate), and 50 returning visitors " +
 			"(internal/lab/load: Go clients, each with a session cache of its own, as a browser keeps one) make 100 handshakes/s " +
 			"beside the usual load, each a new connection: every visitor comes back every half second. Go's client resumes by " +
-			"tickets only (TLS 1.3 tickets; TLS 1.2 session tickets), not by TLS 1.2 session IDs. " +
+			"tickets only (TLS 1.3 tickets; TLS 1.2 session tickets). On tls12-sessionid nginx issues no tickets (`ssl_session_tickets off`), " +
+			"so visitors resume by TLS 1.2 session ID from `ssl_session_cache`: 10 visitors, each request an `openssl s_client` process " +
+			"keeping the visitor's session in a file (-sess_in/-sess_out), 10 handshakes/s, every visitor back every second; " +
+			"TLS p99 there includes the process's start. " +
 			"Before = the steady window; during = the swap's start until a second after the new build served or the last signal (WINCH, QUIT), whichever is later; after = the next 5 s. " +
 			"nginx CPU: both generations, % of one core. `restart` is the restart row's method (QUIT, then start the new build).\n\n")
 		cells := [][]string{{"point", "method", "runs ok", "failed (HTTP / cut)", "TLS failed", "resumed % before / during / after",
@@ -193,6 +205,13 @@ func (a *Axes) markdown() string {
 				num(t.P99Ratio, 2), num(r.P99Ratio, 2)})
 		}
 		b.WriteString(mdTable(cells))
+		for _, r := range a.TLS {
+			if t := r.TLS; t != nil && t.NginxLogged > 0 {
+				fmt.Fprintf(&b, "\n%s, %s: nginx's access log ($ssl_session_reused) counted %d handshakes answered, %d resumed; "+
+					"the visitors %d answered, %d resumed.\n", r.Point.Name, strings.TrimSuffix(r.Method, "+"+r.Point.Name),
+					t.NginxLogged, t.NginxResumed, t.Sent-t.Failed, t.Resumed)
+			}
+		}
 		for _, r := range a.TLS {
 			if r.Note != "" {
 				fmt.Fprintf(&b, "\nThe helper's preflight, on `%s`:\n\n```\npreflight    note    %s\n```\n", r.Point.Name, r.Note)

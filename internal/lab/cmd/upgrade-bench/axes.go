@@ -93,6 +93,10 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 					methods: methods, reps: o.reps, workers: 2, tls: &t, bed: short})
 			}
 		}
+		// Session IDs live in one master's ssl_session_cache: the swap is compared with a restart.
+		t := bench.TLSPoint{Version: tls.VersionTLS12, SessionIDs: true}
+		points = append(points, axisPoint{point: report.Point{Axis: "tls", Name: t.Name(), TLS: tls.VersionName(t.Version)},
+			methods: []bench.Method{soak0, bench.Restart{}}, reps: o.reps, workers: 2, tls: &t, bed: short})
 	}
 	if slices.Contains(axes, "growth") {
 		for _, w := range []int{1, 4, 16, 64} {

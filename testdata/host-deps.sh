@@ -9,10 +9,11 @@
 #   ansible    the fleet tests: ansible-playbook (ansible-core 2.14) and its community
 #              collections, whose community.docker.nsenter connection reaches the test hosts
 #   lintian    make lint-deb: Debian's checks of our .deb
+#   openssl    the bench's TLS 1.2 visitors that resume by session ID (openssl s_client)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-pkgs=(wrk patchelf gcc libc6-dev curl dpkg-dev rpm ansible lintian)
+pkgs=(wrk patchelf gcc libc6-dev curl dpkg-dev rpm ansible lintian openssl)
 [[ ${1:-} == demo ]] && pkgs=(wrk curl)
 need=()
 for pkg in "${pkgs[@]}"; do

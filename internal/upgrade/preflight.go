@@ -51,7 +51,7 @@ func resumptionNote(cfg nginx.Config) string {
 		return ""
 	}
 	return "TLS session tickets and cached sessions do not survive the swap (no ssl_session_ticket_key): every returning client makes a full handshake once; " +
-		"to keep tickets valid, set ssl_session_ticket_key to the same key files for the old and new build (ssl_session_cache shared:... is per master and is lost either way)"
+		"to keep tickets valid, set ssl_session_ticket_key to the same key files for the old and new build, with ssl_session_tickets on (the default) (ssl_session_cache shared:..., and so TLS 1.2 session IDs, is per master and is lost either way)"
 }
 
 // checkMemory refuses a swap the memory available to nginx cannot hold: two generations run side

@@ -21,8 +21,8 @@ func TestResumptionNoteOnlyForTLSWithoutTicketKeyFiles(t *testing.T) {
 			t.Errorf("resumptionNote(%+v) = %q; want a line: %v", c.cfg, got, c.note)
 			continue
 		}
-		if c.note && (!strings.Contains(got, "ssl_session_ticket_key") || !strings.Contains(got, "ssl_session_cache")) {
-			t.Errorf("resumptionNote(%+v) = %q; want it to name what to set and the cache it cannot keep", c.cfg, got)
+		if c.note && (!strings.Contains(got, "ssl_session_ticket_key") || !strings.Contains(got, "ssl_session_tickets on") || !strings.Contains(got, "ssl_session_cache")) {
+			t.Errorf("resumptionNote(%+v) = %q; want it to name what to set (key files, tickets on) and the cache it cannot keep", c.cfg, got)
 		}
 	}
 }

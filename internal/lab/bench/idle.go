@@ -157,8 +157,9 @@ func idleSource(i int) *net.TCPAddr {
 }
 
 // bindNoPort has the kernel choose a connection's local port at connect, among the ports free
-// for its destination, not at bind, among the ports no socket of the address holds: there the
-// search grows with the ports taken, and 50,000 connections did not open within 90 s.
+// for its destination, not at bind, among the ports no socket of the address holds. Here, with
+// ports chosen at bind, one run did not open 50,000 connections within 90 s; with ports chosen
+// at connect, one opened them in 51 s.
 func bindNoPort(network, address string, c syscall.RawConn) error {
 	var serr error
 	if err := c.Control(func(fd uintptr) {

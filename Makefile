@@ -75,7 +75,7 @@ install: package
 # Every way of swapping nginx side by side under the same load, medians of 3, then the scale
 # axes (configuration size, TLS session resumption, growth with workers, connections and
 # processes): docs/bench/ (results.md, results.json, one timeline SVG per method, axis-*.svg); the
-# package rows run in containers with our .deb from `make package`. About 40 minutes here by the
+# package rows run in containers with our .deb from `make package`. About 45 minutes here by the
 # sum of its parts, each run alone (the README has each part's time; the 12 → 13 release upgrade
 # rows take 8 of them); BENCH_FLAGS='-axis tls -out docs/bench/tls' runs one axis,
 # BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' only the package rows,

@@ -25,6 +25,7 @@ type Bed struct {
 	FloorTries int           // cold starts of the new build per run, idle and under load
 	Bucket     time.Duration // timeline resolution
 	Nofile     uint64        // the open-file limit nginx inherits (see RaiseNofile)
+	IdleHolder []string      // the command line of an idle holder (see HoldIdle), for runs with idle connections
 	QuietBelow float64       // a run waits for the machine to be at most this % busy...
 	QuietWait  time.Duration // ...for at most this long
 }
@@ -91,11 +92,17 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 		}
 	}
 	if p.Sleepers > 0 {
+		start := time.Now()
 		sl, err := StartSleepers(ctx, p.Sleepers)
 		if err != nil {
 			return r, err
 		}
-		defer sl.Stop()
+		fmt.Fprintf(os.Stderr, "sleepers: %d started in %v\n", p.Sleepers, time.Since(start).Round(time.Second))
+		defer func() {
+			start := time.Now()
+			err := sl.Stop()
+			fmt.Fprintf(os.Stderr, "sleepers: %d stopped and reaped in %v (error: %v)\n", p.Sleepers, time.Since(start).Round(time.Second), err)
+		}()
 	}
 
 	floor, err := testbed.Setup(filepath.Join(dir, "floor"), bed.Builds.New, testbed.Config{Workers: spec.Workers})
@@ -121,7 +128,7 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 	}
 	defer stopAll(n)
 	if spec.Idle > 0 {
-		if err := tuneForIdle(n, bed.Nofile); err != nil {
+		if err := tuneForIdle(n, bed.Nofile, spec.Idle); err != nil {
 			return r, err
 		}
 	}
@@ -157,12 +164,16 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 			return r, err
 		}
 	}
-	var idle *idleSet
+	var idle *idleHolders
+	var landed []int
 	if spec.Idle > 0 {
-		if idle, err = openIdle(ctx, n.Port, spec.Idle); err != nil {
+		if idle, err = openIdle(ctx, bed.IdleHolder, n.Port, spec.Idle); err != nil {
 			return r, err
 		}
 		defer idle.close()
+		if landed, err = workerFDs(old.Pid); err != nil {
+			return r, err
+		}
 	}
 
 	tr, err := testbed.StartTraffic(ctx, n.Site(), bed.Load)
@@ -194,8 +205,12 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 	if idle != nil {
 		// Give the server a moment after the swap to close what it will, then look.
 		time.Sleep(time.Second)
-		ir := idle.snapshot(tr.Clock)
-		ir.NginxNofile = bed.Nofile
+		ir, err := idle.snapshot(ctx, tr.Clock)
+		if err != nil {
+			tr.Stop()
+			return r, err
+		}
+		ir.NginxNofile, ir.WorkerFDs = bed.Nofile, landed
 		r.Idle = &ir
 	}
 	if visitors != nil {

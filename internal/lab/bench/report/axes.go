@@ -223,8 +223,10 @@ func (a *Axes) markdown() string {
 	if len(a.Growth) > 0 {
 		b.WriteString("### Growth: workers, idle connections, unrelated processes\n\n" +
 			"Idle keep-alive connections are opened before the load (from 127.0.0.2 and up: 25,000 a source address) and held " +
-			"across the swap; nginx's worker_connections and worker_rlimit_nofile are raised to the bench's open-file limit. " +
-			"Unrelated processes are `sleep`s in a process group of their own, started before the run and reaped after it.\n\n")
+			"across the swap by idle holders, processes of the bench's own of at most 15,000 connections each (each connection is a descriptor, " +
+			"and RLIMIT_NOFILE cannot be raised past its hard limit here); nginx's worker_connections and worker_rlimit_nofile are raised to the bench's open-file limit, " +
+			"and where one worker cannot hold them all beside the load, more workers share them through `listen ... reuseport`. " +
+			"Unrelated processes are children of two perl forkers that sleep 600 s, in a process group of their own, started before the run and reaped after it.\n\n")
 		cells := [][]string{{"point", "workers", "runs ok", "failed", "helper wall ms", "new serving ms", "helper CPU ms own / with children", "helper RSS MiB", "p99 swap ×steady"}}
 		for _, r := range a.Growth {
 			cells = append(cells, []string{r.Point.Name, fmt.Sprint(r.Workers), fmt.Sprintf("%d/%d", r.Took, r.Runs), failedText(r.Row),
@@ -232,6 +234,21 @@ func (a *Axes) markdown() string {
 				num(r.HelperRSSKiB/1024, 1), num(r.P99Ratio, 2)})
 		}
 		b.WriteString(mdTable(cells))
+		b.WriteString("\n")
+		for _, r := range a.Runs {
+			if i := r.Idle; i != nil && r.Point != nil {
+				fmt.Fprintf(&b, "- %s: opened %d of %d by %d holders in %.0f ms; descriptors of each old worker once open %v; a second after the swap %d still open, "+
+					"%d closed by the server with a FIN", r.Point.Name, i.Opened, i.Wanted, i.Holders, i.OpenMS, i.WorkerFDs, i.StillOpen, i.ClosedEOF)
+				if len(i.ClosedOther) > 0 {
+					fmt.Fprintf(&b, ", others %v", i.ClosedOther)
+				}
+				if len(i.OpenErrors) > 0 {
+					fmt.Fprintf(&b, "; failed to open: %v", i.OpenErrors)
+				}
+				fmt.Fprintf(&b, "; server closes at %.0f / %.0f / %.0f ms (first / median / last, on the load's timeline; the swap started at %.0f ms).\n",
+					i.FirstCloseMS, i.MedianCloseMS, i.LastCloseMS, r.SwapStartMS)
+			}
+		}
 		b.WriteString("\n")
 	}
 	for _, e := range a.Errors {

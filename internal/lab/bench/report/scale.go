@@ -21,8 +21,12 @@ type IdleResult struct {
 	Wanted      int            `json:"wanted"`
 	NginxNofile uint64         `json:"nginx_nofile"` // worker_rlimit_nofile; worker_connections is 64 less
 	Opened      int            `json:"opened"`       // answered one request with keep-alive
+	Holders     int            `json:"holders"`      // processes that held them
+	OpenMS      float64        `json:"open_ms"`      // until all were open, from the holders' start
 	OpenErrors  map[string]int `json:"open_errors,omitempty"`
 	StillOpen   int            `json:"still_open"` // a second after the swap ended
+	// Open descriptors of each old worker once the idle connections were open: where they landed.
+	WorkerFDs   []int          `json:"worker_fds,omitempty"`
 	ClosedEOF   int            `json:"closed_eof"` // closed by the server (FIN)
 	ClosedOther map[string]int `json:"closed_other,omitempty"`
 	// When the server closed them, on the load's timeline.

@@ -45,7 +45,18 @@ type options struct {
 	render  bool
 }
 
+// holderArg, as the first argument, makes the bench an idle holder (bench.HoldIdle): the bench
+// runs itself so, one process per share of idle connections.
+const holderArg = "idle-holder"
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == holderArg {
+		if err := bench.HoldIdle(context.Background(), os.Args[2:], os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "upgrade-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.ctl, "ctl", "bin/nginx-upgradectl", "the nginx-upgradectl binary to measure")
 	flag.StringVar(&o.deb, "deb", "", "the nginx-upgrade .deb (make package) for the debian-package-ours, libssl3-update-ours and release-upgrade-12-13-ours rows")
@@ -92,7 +103,7 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("-out: %w", err)
 	}
-	// Idle connections and the load each hold a descriptor.
+	// Idle connections and the load each hold a descriptor, in nginx and in the idle holders.
 	nofile, err := bench.RaiseNofile(1 << 16)
 	if err != nil {
 		return err
@@ -101,9 +112,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	// The growth axis leaves out, and reports, the idle points the limit cannot hold.
-	if slices.Contains(axes, "scale") && uint64(o.idle)+idleSpare > nofile {
-		return fmt.Errorf("-idle %d needs more open files than RLIMIT_NOFILE %d allows", o.idle, nofile)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("idle holders run the bench itself: %w", err)
 	}
 	builds, err := testbed.LoadBuilds(nspawn.HostRelease)
 	if err != nil {
@@ -115,7 +126,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 	bed := bench.DefaultBed(builds, tmp)
-	bed.Nofile = nofile
+	bed.Nofile, bed.IdleHolder = nofile, []string{self, holderArg}
 	bed.QuietBelow, bed.QuietWait = o.quiet, o.quietW
 	initScript, err := bench.ExtractInitScript(builds.NewDebs, tmp)
 	if err != nil {

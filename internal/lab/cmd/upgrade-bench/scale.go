@@ -33,7 +33,7 @@ func runScale(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, char
 
 	if o.idle > 0 {
 		fmt.Fprintf(os.Stderr, "idle: %d keep-alive connections across a swap\n", o.idle)
-		spec := bench.Spec{Method: soak10, Rep: 1, Workers: 2, Idle: o.idle}
+		spec := bench.Spec{Method: soak10, Rep: 1, Workers: bench.IdleWorkers(o.idle, bed.Nofile, 2), Idle: o.idle}
 		rows, runs, err := runRows(ctx, bed, []bench.Spec{spec}, charts, "-idle")
 		if err != nil {
 			return nil, err

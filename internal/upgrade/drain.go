@@ -38,10 +38,12 @@ func (d Draining) String() string {
 }
 
 // quitting reports whether master pid holds no listening socket: nginx's master closes them all
-// on QUIT, while WINCH leaves them to it for a rollback.
+// on QUIT, while WINCH leaves them to it for a rollback. It asks for listeners alone (sock_diag):
+// every state read after WINCH asks, and the whole socket tables of a host with many
+// connections cost a read per asking.
 func quitting(pid int) bool {
-	c, err := health.CountSockets([]int{pid})
-	return err == nil && c.Listening == 0
+	ls, err := health.Listeners(pid)
+	return err == nil && len(ls) == 0
 }
 
 // readDraining describes old, a quitting master, with nm its new master.

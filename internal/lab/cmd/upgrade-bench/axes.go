@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -112,6 +113,12 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 		}
 	}
 
+	if o.points != "" {
+		var err error
+		if points, err = pickPoints(points, o.points); err != nil {
+			return nil, err
+		}
+	}
 	a := &report.Axes{}
 	for i, p := range points {
 		byMethod := map[string][]report.Run{}
@@ -171,4 +178,26 @@ func logAxisRun(i, n int, p report.Point, r report.Run) {
 		line += "; note: " + x.Note
 	}
 	fmt.Fprintln(os.Stderr, line)
+}
+
+// pickPoints keeps the points -points names, in their axes' order; a name no point has is an error.
+func pickPoints(all []axisPoint, names string) ([]axisPoint, error) {
+	want := map[string]bool{}
+	for n := range strings.SplitSeq(names, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	var out []axisPoint
+	var have []string
+	for _, p := range all {
+		have = append(have, p.point.Name)
+		if want[p.point.Name] {
+			out = append(out, p)
+			delete(want, p.point.Name)
+		}
+	}
+	if len(want) > 0 {
+		missing := slices.Sorted(maps.Keys(want))
+		return nil, fmt.Errorf("-points: no point %s in the axes run (%s)", strings.Join(missing, ", "), strings.Join(have, ", "))
+	}
+	return out, nil
 }

@@ -39,6 +39,7 @@ type options struct {
 	idle    int
 	methods string
 	axis    string
+	points  string
 	quiet   float64
 	quietW  time.Duration
 	only    bool
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 10000, "idle keep-alive connections for the -scale idle row")
 	flag.StringVar(&o.methods, "methods", "", "comma-separated method names to run (default: all)")
 	flag.StringVar(&o.axis, "axis", "", "comma-separated axes to run: "+strings.Join(allAxes, ", ")+" (default: "+strings.Join(defaultAxes, ",")+")")
+	flag.StringVar(&o.points, "points", "", "comma-separated axis points to run, by name (idle=50000,sleepers=30000; default: every point of the axes)")
 	flag.Float64Var(&o.quiet, "quiet", 25, "before each run, wait for the machine to be at most this % busy (100: never wait)")
 	flag.DurationVar(&o.quietW, "quiet-wait", 30*time.Second, "the longest a run waits for -quiet")
 	flag.Parse()

@@ -512,12 +512,14 @@ func TestStatusWithoutAMasterIsStoppedAndExits2(t *testing.T) {
 			e := newEnv(t)
 			pidFile := tc.pidFile(e)
 
-			r := runRaw("status", "--pid-file", pidFile)
+			// A state dir of its own: the machine's may exist, and be root's alone.
+			stateDir := filepath.Join(e.dir, "state")
+			r := runRaw("status", "--pid-file", pidFile, "--state-dir", stateDir)
 			if r.code != exitRefused || !strings.HasPrefix(r.stdout, "state:    stopped\npid file: "+pidFile+"\nproblem:  ") {
 				t.Errorf("want exit 2 and state stopped on stdout; got %v", r)
 			}
 
-			r = runRaw("status", "--pid-file", pidFile, "--json")
+			r = runRaw("status", "--pid-file", pidFile, "--state-dir", stateDir, "--json")
 			if r.code != exitRefused {
 				t.Errorf("want exit 2; got %v", r)
 			}

@@ -35,7 +35,8 @@ var ctl = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, "nginx-upgradectl")
-	build := exec.Command("go", "build", "-o", path, "github.com/nginx-upgrade/nginx-upgrade/cmd/nginx-upgradectl")
+	// -buildvcs=false: the helper reads no VCS stamp, and git refuses a checkout another user owns.
+	build := exec.Command("go", "build", "-buildvcs=false", "-o", path, "github.com/nginx-upgrade/nginx-upgrade/cmd/nginx-upgradectl")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build nginx-upgradectl: %v\n%s", err, out)

@@ -75,9 +75,9 @@ install: package
 # Every way of swapping nginx side by side under the same load, medians of 3, then the scale
 # axes (configuration size, TLS session resumption, growth with workers, connections and
 # processes): docs/bench/ (results.md, results.json, one timeline SVG per method, axis-*.svg); the
-# package rows run in containers with our .deb from `make package`. About 45 minutes here by the
-# sum of its parts, each run alone (the README has each part's time; the 12 → 13 release upgrade
-# rows take 8 of them); BENCH_FLAGS='-axis tls -out docs/bench/tls' runs one axis, and
+# package rows run in containers with our .deb from `make package`. About 48 minutes here: the
+# method, library and release-upgrade rows took 26 of them in one run, the axes about 22 timed
+# alone (the README has each part's time); BENCH_FLAGS='-axis tls -out docs/bench/tls' runs one axis, and
 # BENCH_FLAGS='-axis growth -points idle=50000 -out DIR' one point of it,
 # BENCH_FLAGS='-methods debian-package-stock,debian-package-ours' only the package rows,
 # BENCH_FLAGS='-axis scale -out docs/bench/scale' the older scale rows (100 swaps in a row). The Go benchmarks show what finding a master's workers costs as /proc grows, and its listeners among many sockets.

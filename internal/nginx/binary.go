@@ -55,9 +55,21 @@ func binaryOf(path string, fi os.FileInfo) Binary {
 	return b
 }
 
-// InspectBinary identifies the file at path, hashes it and asks it for its version. The hash is
-// taken from the same open file that was stat'ed, so a file replaced meanwhile is noticed.
+// InspectBinary identifies the file at path, hashes it and asks it for its version.
 func InspectBinary(ctx context.Context, path string) (Binary, error) {
+	b, err := HashBinary(path)
+	if err != nil {
+		return Binary{}, err
+	}
+	if b.Version, err = Version(ctx, path); err != nil {
+		return Binary{}, err
+	}
+	return b, nil
+}
+
+// HashBinary identifies the file at path and hashes it, without running it. The hash is taken
+// from the same open file that was stat'ed, so a file replaced meanwhile is noticed.
+func HashBinary(path string) (Binary, error) {
 	b, err := StatBinary(path)
 	if err != nil {
 		return Binary{}, err
@@ -70,9 +82,6 @@ func InspectBinary(ctx context.Context, path string) (Binary, error) {
 		return Binary{}, fmt.Errorf("%s was replaced while it was inspected; run again once the install has finished", path)
 	}
 	b.SHA256 = sum
-	if b.Version, err = Version(ctx, path); err != nil {
-		return Binary{}, err
-	}
 	return b, nil
 }
 

@@ -92,6 +92,9 @@ type recorder struct {
 	info     Info
 	events   []Event
 	onEvent  Observer
+	// pending complete info from checks that run beside the next steps (the running build's
+	// `nginx -v`, beside the new build's -T): the next record waits for them.
+	pending []func()
 }
 
 func newRecorder(onEvent Observer) *recorder {
@@ -101,6 +104,10 @@ func newRecorder(onEvent Observer) *recorder {
 
 // record ends the current step with result and starts timing the next.
 func (r *recorder) record(step Step, result string, err error, format string, args ...any) {
+	for _, fill := range r.pending {
+		fill()
+	}
+	r.pending = nil
 	now := time.Now()
 	ev := Event{Step: step, Result: result, Message: fmt.Sprintf(format, args...), Err: err,
 		Elapsed: now.Sub(r.start), Duration: now.Sub(r.stepFrom), Info: r.info}
@@ -111,6 +118,26 @@ func (r *recorder) record(step Step, result string, err error, format string, ar
 	r.events = append(r.events, ev)
 	if r.onEvent != nil {
 		r.onEvent(ev)
+	}
+}
+
+// fillLater has the next record wait for fill, which completes info from a check running beside
+// the steps in between; fill runs on the recorder's goroutine.
+func (r *recorder) fillLater(fill func()) { r.pending = append(r.pending, fill) }
+
+// beside runs f in a goroutine; the function it returns waits for f's result. f's own context
+// bounds it.
+func beside[T any](f func() (T, error)) func() (T, error) {
+	var v T
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v, err = f()
+	}()
+	return func() (T, error) {
+		<-done
+		return v, err
 	}
 }
 

@@ -263,9 +263,14 @@ func (r *run) preflight(ctx context.Context) *Result {
 			return r.rec.finish(Refused, err, "refused: %v; install the new build at %s", err, path)
 		}
 	}
-	if old, err := nginx.RunningBinary(ctx, r.old.Pid); err == nil {
-		r.rec.info.Old = BinaryInfo{Path: r.old.Exe.Path, Version: old.Version, SHA256: old.SHA256}
-	}
+	// The running build's hash and `-v` only complete the record: they run beside the checks
+	// below, off the swap's path (on a 2-core host under load, two nginx execs take ~100 ms).
+	running := beside(func() (nginx.Binary, error) { return nginx.RunningBinary(ctx, r.old.Pid) })
+	r.rec.fillLater(func() {
+		if old, err := running(); err == nil {
+			r.rec.info.Old = BinaryInfo{Path: r.old.Exe.Path, Version: old.Version, SHA256: old.SHA256}
+		}
+	})
 	if _, err := nginx.StatBinary(path); err != nil {
 		r.rec.record(StepPreflight, "failed", err, "")
 		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)
@@ -275,24 +280,33 @@ func (r *run) preflight(ctx context.Context) *Result {
 			return r.rec.finish(Refused, err, "refused, nothing run or signalled: %v; install it owned by root and not writable by others (or pass --allow-untrusted-paths)", err)
 		}
 	}
-	bin, err := nginx.InspectBinary(ctx, path)
+	bin, err := nginx.HashBinary(path)
 	if err != nil {
 		r.rec.record(StepPreflight, "failed", err, "")
 		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)
 	}
-	r.bin = bin
-	r.rec.info.New = BinaryInfo{Path: bin.Path, Version: bin.Version, SHA256: bin.SHA256}
+	r.rec.info.New = BinaryInfo{Path: bin.Path, SHA256: bin.SHA256}
 	stale, err := staleness(r.old, bin)
 	if err != nil && !stale.NewBinary {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: cannot tell whether master %d runs replaced libraries or modules: %v; run as root", r.old.Pid, err)
 	}
 	r.rec.info.Reasons, r.rec.info.Replaced = stale.Reasons(), stale.Paths()
+	// The new build must run: its `-v` runs beside its -T, which takes longer.
+	version := beside(func() (string, error) { return nginx.Version(ctx, path) })
 	if len(r.rec.info.Reasons) == 0 {
+		if res := r.takeBinary(bin, version); res != nil {
+			return res
+		}
 		return r.rec.finish(Noop, nil, "nothing to do: master %d already runs %s, and neither it nor its workers map a replaced library or module", r.old.Pid, path)
 	}
 	tested := time.Now()
 	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
+	took := time.Since(tested)
 	if res := r.interrupted(ctx, "USR2, while nginx -t ran"); res != nil {
+		version()
+		return res
+	}
+	if res := r.takeBinary(bin, version); res != nil {
 		return res
 	}
 	if err != nil {
@@ -303,7 +317,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 		err := errors.New("nginx runs in the foreground (daemon off or master_process off), where it ignores USR2")
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a live swap needs `daemon on;` under a Type=forking unit with PIDFile=%s; until then restart nginx to take the new build", err, r.opts.PidFile)
 	}
-	r.scaleDeadlines(time.Since(tested))
+	r.scaleDeadlines(took)
 	if note := resumptionNote(cfg); note != "" {
 		r.rec.record(StepPreflight, "note", nil, "%s", note)
 	}
@@ -320,6 +334,19 @@ func (r *run) preflight(ctx context.Context) *Result {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; run again once the install has finished", err)
 	}
 	r.rec.record(StepPreflight, "ok", nil, "%s (%s, sha256 %.12s) accepts the configuration; expecting %d workers; %s", path, bin.Version, bin.SHA256, r.workers, stale)
+	return nil
+}
+
+// takeBinary makes bin, once its `-v` has answered, the build to swap to; one that cannot say its
+// version does not run.
+func (r *run) takeBinary(bin nginx.Binary, version func() (string, error)) *Result {
+	v, err := version()
+	if err != nil {
+		r.rec.record(StepPreflight, "failed", err, "")
+		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)
+	}
+	bin.Version, r.rec.info.New.Version = v, v
+	r.bin = bin
 	return nil
 }
 

@@ -3,8 +3,10 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -214,55 +216,71 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		prepare func(t *testing.T, n *testbed.Nginx) []string // returns extra flags
 		code    int
 		outcome upgrade.Outcome
+		errHas  string // what the error must say, when it matters which check failed
 	}{
 		{"missing pid file", func(t *testing.T, n *testbed.Nginx) []string {
 			return []string{"--pid-file", n.PidFile + ".missing"}
-		}, 2, upgrade.Refused},
+		}, 2, upgrade.Refused, ""},
 		{"stale pid file", func(t *testing.T, n *testbed.Nginx) []string {
 			return []string{"--pid-file", writePidFile(t, deadPid(t))}
-		}, 2, upgrade.Refused},
+		}, 2, upgrade.Refused, ""},
 		{"pid of a process that is not nginx", func(t *testing.T, n *testbed.Nginx) []string {
 			sleep := startSleep(t)
 			return []string{"--pid-file", writePidFile(t, sleep)}
-		}, 2, upgrade.Refused},
+		}, 2, upgrade.Refused, ""},
 		{"--binary that is not what nginx re-executes", func(t *testing.T, n *testbed.Nginx) []string {
 			return []string{"--binary", b.New}
-		}, 2, upgrade.Refused},
+		}, 2, upgrade.Refused, ""},
 		{"pid file that is a symlink", func(t *testing.T, n *testbed.Nginx) []string {
 			link := filepath.Join(t.TempDir(), "nginx.pid")
 			if err := os.Symlink(n.PidFile, link); err != nil {
 				t.Fatal(err)
 			}
 			return []string{"--pid-file", link}
-		}, 2, upgrade.Refused},
+		}, 2, upgrade.Refused, ""},
 		{"new binary writable by others", func(t *testing.T, n *testbed.Nginx) []string {
 			mustInstall(t, n, b.New, nil)
 			if err := os.Chmod(n.Binary, 0o777); err != nil {
 				t.Fatal(err)
 			}
 			return nil
-		}, 2, upgrade.Refused},
+		}, 2, upgrade.Refused, ""},
 		{"new binary owned by a user", func(t *testing.T, n *testbed.Nginx) []string {
 			mustInstall(t, n, b.New, nil)
 			if err := os.Chown(n.Binary, 65534, 65534); err != nil {
 				t.Fatal(err)
 			}
 			return nil
-		}, 2, upgrade.Refused},
+		}, 2, upgrade.Refused, ""},
 		{"missing new binary", func(t *testing.T, n *testbed.Nginx) []string {
 			mustRemove(t, n.Binary)
 			return nil
-		}, 1, upgrade.Rejected},
+		}, 1, upgrade.Rejected, ""},
 		{"truncated new binary", func(t *testing.T, n *testbed.Nginx) []string {
 			bin, err := testbed.Truncated(t.TempDir(), b.New)
 			mustInstall(t, n, bin, err)
 			return nil
-		}, 1, upgrade.Rejected},
+		}, 1, upgrade.Rejected, ""},
 		{"configuration the new binary rejects", func(t *testing.T, n *testbed.Nginx) []string {
 			mustInstall(t, n, b.New, nil)
 			appendFile(t, n.Conf(), "no_such_directive on;\n")
 			return nil
-		}, 1, upgrade.Rejected},
+		}, 1, upgrade.Rejected, ""},
+		{"new binary that cannot say its version", func(t *testing.T, n *testbed.Nginx) []string {
+			installWrapper(t, n, `[ "$1" = -v ] && { echo "nginx: broken" >&2; exit 1; }`, b.New)
+			return nil
+		}, 1, upgrade.Rejected, "-v: exit status 1: nginx: broken"},
+		// Preflight runs the new build's -v beside its -T, off the swap's path: here -v answers
+		// only once -T has started, and the verdict is -T's.
+		{"configuration the new binary rejects, its -v waiting for its -T", func(t *testing.T, n *testbed.Nginx) []string {
+			mark := filepath.Join(t.TempDir(), "T-started")
+			installWrapper(t, n, fmt.Sprintf(`case "$1" in
+-T) touch %[1]s ;;
+-v) i=0; until [ -e %[1]s ]; do i=$((i+1)); [ $i -gt 100 ] && { echo "-v ran alone" >&2; exit 1; }; sleep 0.05; done ;;
+esac`, mark), b.New)
+			appendFile(t, n.Conf(), "no_such_directive on;\n")
+			return nil
+		}, 1, upgrade.Rejected, "configuration test failed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -276,8 +294,8 @@ func TestBadInputsChangeNothing(t *testing.T) {
 			if r.code != c.code || r.json.Outcome != c.outcome {
 				t.Fatalf("exit %d outcome %s, want %d %s", r.code, r.json.Outcome, c.code, c.outcome)
 			}
-			if r.json.Error == "" {
-				t.Errorf("no error message")
+			if r.json.Error == "" || !strings.Contains(r.json.Error, c.errHas) {
+				t.Errorf("error %q, want one that says %q", r.json.Error, c.errHas)
 			}
 			after, _, _ := nginx.Workers(old)
 			if n.Master() != old || len(after) != len(workers) || after[0].Pid != workers[0].Pid {
@@ -288,6 +306,17 @@ func TestBadInputsChangeNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// installWrapper installs as the new binary a shell script that runs shell, then the build.
+func installWrapper(t *testing.T, n *testbed.Nginx, shell, build string) {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "nginx")
+	text := fmt.Sprintf("#!/bin/sh\n%s\nexec %s \"$@\"\n", shell, build)
+	if err := os.WriteFile(script, []byte(text), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustInstall(t, n, script, nil)
 }
 
 // nginx with `daemon off` ignores USR2; a script that goes on to WINCH and QUIT takes the site

@@ -75,7 +75,7 @@ func File(path string) (Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open audit log %s: %w", path, err)
 	}
-	return guard(&fileSink{f: f}, writeTimeout), nil
+	return guard(&fileSink{f: f, sync: f.Sync}, writeTimeout), nil
 }
 
 // Multi returns a sink writing every record to each of sinks.
@@ -96,8 +96,20 @@ func (journalSink) Where() string { return "journald" }
 func (journalSink) Close() error  { return nil }
 
 type fileSink struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	f    *os.File
+	sync func() error // f.Sync
+}
+
+// beforeSignals reports whether step comes before a run sends nginx anything. A crash of the
+// machine that loses such a record loses no change to nginx, and the next record synced takes it
+// to disk too: not waiting for the disk there keeps 2-8 ms a record (here) off the swap's path.
+func beforeSignals(step string) bool {
+	switch step {
+	case "lock", "wait", "find_master", "preflight", "keep":
+		return true
+	}
+	return false
 }
 
 // line is r as the file stores it.
@@ -122,7 +134,10 @@ func (s *fileSink) Write(r Record) error {
 	if _, err := s.f.Write(line(r)); err != nil {
 		return fmt.Errorf("writing audit log: %w", err)
 	}
-	if err := s.f.Sync(); err != nil {
+	if beforeSignals(r.Step) {
+		return nil
+	}
+	if err := s.sync(); err != nil {
 		return fmt.Errorf("writing audit log: %w", err)
 	}
 	return nil

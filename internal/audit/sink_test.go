@@ -207,3 +207,33 @@ func TestSinkThatHangsIsGivenUp(t *testing.T) {
 		t.Errorf("the hung sink got %d writes, want none after the one that hung", n)
 	}
 }
+
+// The file waits for the disk once a run has signalled nginx, and for its outcome: a record of
+// the steps before is on disk with the next one.
+func TestFileSyncsFromTheFirstSignalOn(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var syncs int
+	s := &fileSink{f: f, sync: func() error { syncs++; return f.Sync() }}
+	want := map[string]bool{"lock": false, "find_master": false, "preflight": false, "keep": false,
+		"usr2": true, "winch": true, "quit": true, StepOutcome: true}
+	for _, step := range []string{"lock", "find_master", "preflight", "keep", "usr2", "winch", "quit", StepOutcome} {
+		before := syncs
+		if err := s.Write(Record{Step: step, Result: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		if synced := syncs > before; synced != want[step] {
+			t.Errorf("record of step %s synced: %v, want %v", step, synced, want[step])
+		}
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 8 {
+		t.Errorf("%d lines in the file, want 8", n)
+	}
+}

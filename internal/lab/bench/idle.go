@@ -30,12 +30,16 @@ const IdleSpare = 4096
 // else enough that, spread evenly by reuseport (see tuneForIdle), each fills at most 3/4 of what
 // it can hold, which leaves room for the hash's unevenness.
 func IdleWorkers(idle int, nofile uint64, atLeast int) int {
-	one := int(nofile) - IdleSpare
-	if idle <= one {
+	if oneWorkerHolds(idle, nofile) {
 		return atLeast
 	}
-	return max(atLeast, (idle+one*3/4-1)/(one*3/4))
+	three4 := (int(nofile) - IdleSpare) * 3 / 4
+	return max(atLeast, (idle+three4-1)/three4)
 }
+
+// oneWorkerHolds reports whether one nginx worker with nofile descriptors holds idle connections
+// beside the load.
+func oneWorkerHolds(idle int, nofile uint64) bool { return idle <= int(nofile)-IdleSpare }
 
 // tuneForIdle raises nginx's connection limits in n's configuration so that thousands of idle
 // keep-alive connections fit next to the load: the test bed's template allows 4096 connections
@@ -54,7 +58,7 @@ func tuneForIdle(n *testbed.Nginx, nofile uint64, idle int) error {
 		"worker_connections 4096;":    fmt.Sprintf("worker_connections %d;", nofile-64),
 		"worker_rlimit_nofile 16384;": fmt.Sprintf("worker_rlimit_nofile %d;", nofile),
 	}
-	if idle > int(nofile)-IdleSpare {
+	if !oneWorkerHolds(idle, nofile) {
 		listen := fmt.Sprintf("listen 127.0.0.1:%d backlog=4096", n.Port)
 		tune[listen+";"] = listen + " reuseport;"
 	}

@@ -85,7 +85,7 @@ func runInBox(ctx context.Context, bed Bed, spec Spec, m BoxMethod) (_ report.Ru
 	}
 	r.Events = pf.newMasters()
 	measure(&r, bed, stop(tr))
-	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
+	if r.BusyAfterPct, err = Busy(ctx, busySample); err != nil {
 		return r, err
 	}
 	return r, nil

@@ -114,7 +114,7 @@ func Churn(ctx context.Context, bed Bed, ctl Ctl, swaps, workers int) (res repor
 			res.StrayFiles = append(res.StrayFiles, f)
 		}
 	}
-	if res.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
+	if res.BusyAfterPct, err = Busy(ctx, busySample); err != nil {
 		return res, err
 	}
 	k := min(10, len(res.SwapMS))

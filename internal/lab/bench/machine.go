@@ -106,13 +106,17 @@ func Busy(ctx context.Context, d time.Duration) (float64, error) {
 	return 100 * float64(b1-b0) / float64(t1-t0), nil
 }
 
+// busySample is how long a reading of how busy the machine is lasts: 100 ticks of the 2 cores'
+// clocks here, and a run takes two (before and after).
+const busySample = 500 * time.Millisecond
+
 // WaitQuiet waits, up to maxWait, until the machine is at most threshold percent busy with the
 // bench itself idle, so that runs start in comparable conditions on a shared machine. It returns
 // the last sample; a machine that never quiets down is measured anyway, and the sample says so.
 func WaitQuiet(ctx context.Context, threshold float64, maxWait time.Duration) (float64, error) {
 	deadline := time.Now().Add(maxWait)
 	for {
-		busy, err := Busy(ctx, time.Second)
+		busy, err := Busy(ctx, busySample)
 		if err != nil || busy <= threshold || time.Now().After(deadline) {
 			return busy, err
 		}

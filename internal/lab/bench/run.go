@@ -223,7 +223,7 @@ func runOnHost(ctx context.Context, bed Bed, spec Spec) (report.Run, error) {
 	if r.Axis != nil && r.Axis.HelperTestMS >= 0 && r.USR2ToServingMS >= 0 && r.NewServingMS >= 0 {
 		r.Axis.OverheadMS = r.NewServingMS - r.USR2ToServingMS - r.Axis.HelperTestMS
 	}
-	if r.BusyAfterPct, err = Busy(ctx, time.Second); err != nil {
+	if r.BusyAfterPct, err = Busy(ctx, busySample); err != nil {
 		return r, err
 	}
 	return r, nil

@@ -44,6 +44,10 @@ type Settings struct {
 	PollMS         float64 `json:"poll_ms"`
 	QuietBelowPct  float64 `json:"quiet_below_pct"`
 	QuietWaitS     float64 `json:"quiet_wait_s"`
+	// ShortLoadMS, when set, is the host methods' shorter load (longer by the helper's soak), and
+	// ShortDownloadBytes its downloads' size (larger by a MiB a second of soak).
+	ShortLoadMS        float64 `json:"short_load_ms,omitempty"`
+	ShortDownloadBytes int64   `json:"short_download_bytes,omitempty"`
 }
 
 // Machine describes where the numbers were taken.
@@ -142,11 +146,11 @@ func (rep *Report) Markdown() string {
 		rep.Command, rep.DurationS/60, rep.Started.UTC().Format("2006-01-02 15:04 MST"), rep.Revision, rep.Ctl)
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, kernel %s, %s RAM, %s. nginx: old %s, new %s. /proc/PID/task/PID/children: %v.\n\n",
 		m.Nproc, m.CPU, m.OS, m.Kernel, m.MemTotal, m.Go, m.NginxOld, m.NginxNew, m.ChildrenFile)
-	fmt.Fprintf(&b, "- **Load**, the same for every run: an open-loop stream of %d req/s (a new connection each, %.0f ms timeout), "+
+	fmt.Fprintf(&b, "- **Load**: an open-loop stream of %d req/s (a new connection each, %.0f ms timeout), "+
 		"wrk with `Connection: close` (%d connections, 1 thread) and %d slow downloads of %d MiB (nginx `limit_rate %s`) that must arrive whole, "+
-		"for %.0f s; the swap starts at %.0f s (later if the floor measurement ran late), with the new build already installed "+
+		"for %.0f s%s; the swap starts at %.0f s (later if the floor measurement ran late), with the new build already installed "+
 		"over the old one as dpkg does it.\n", s.StreamRate, s.StreamTimeout, s.WrkConns, s.Downloads, s.DownloadBytes>>20,
-		s.DownloadRate, s.LoadDurationMS/1000, s.SwapAtMS/1000)
+		s.DownloadRate, s.LoadDurationMS/1000, shortLoadNote(s), s.SwapAtMS/1000)
 	fmt.Fprintf(&b, "- **Windows**: steady from %.1f s (or the end of the floor measurement) until the swap; swap window from the "+
 		"swap's start until the method returned, the new master had all its workers and the old master was gone, whichever is "+
 		"last (the old master lives until the downloads on its workers end). Latencies are the stream's, over answered requests; "+
@@ -249,4 +253,13 @@ func failureKinds(runs []Run) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// shortLoadNote says how the host methods' load differs, when it does.
+func shortLoadNote(s Settings) string {
+	if s.ShortLoadMS == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" in the package methods' runs; in the host methods' runs for %.0f s with downloads of %d MiB, "+
+		"longer by the helper's soak (the downloads by a MiB a second of it)", s.ShortLoadMS/1000, s.ShortDownloadBytes>>20)
 }

@@ -42,14 +42,34 @@ func parseAxes(o options) ([]string, error) {
 	return axes, nil
 }
 
-// axisLoad is the load of the axes' runs: the default one, shorter (the helper runs without a
-// soak, so the swap ends seconds after it starts), and longer by extra for a configuration that
-// takes nginx seconds to test and start, so that the downloads still span the swap.
+// axisLoad is the load of the axes' runs: shortLoad, with one cold start for the floor.
 func axisLoad(bed bench.Bed, extra time.Duration) bench.Bed {
+	bed = shortLoad(bed, extra)
 	bed.FloorTries = 1
-	bed.Load.WrkDuration = 14*time.Second + extra
-	bed.Load.DownloadSize = (10 << 20) + int64(extra.Seconds())<<20 // at the site's 1 MiB/s
 	return bed
+}
+
+// shortLoad is the default load, shorter: 14 s, with 10 MiB downloads at the site's 1 MiB/s, for a
+// swap that ends seconds after it starts; longer by extra for one that takes longer (a
+// configuration nginx takes seconds to test and start, a soak), so that the downloads still span
+// the swap and the old workers drain them.
+func shortLoad(bed bench.Bed, extra time.Duration) bench.Bed {
+	bed.Load.WrkDuration = 14*time.Second + extra
+	bed.Load.DownloadSize = (10 << 20) + int64(extra.Seconds())<<20
+	return bed
+}
+
+// methodBed is the load of a method row's runs. The host methods swap within a second of the
+// swap's start (the helper's soak aside): the short load. The package methods keep the default:
+// there a restart can come 10 s after the swap starts (needrestart after a library update).
+func methodBed(bed bench.Bed, m bench.Method) bench.Bed {
+	if _, inBox := m.(bench.BoxMethod); inBox {
+		return bed
+	}
+	if c, ok := m.(bench.Ctl); ok {
+		return shortLoad(bed, c.Soak)
+	}
+	return shortLoad(bed, 0)
 }
 
 // axisPoint is one point of an axis and how often to run it.

@@ -161,6 +161,8 @@ func run(ctx context.Context, o options) error {
 
 	rep := &report.Report{Command: command(), Revision: revision(ctx), Ctl: describeCtl(o.ctl, ctl),
 		Started: started, Machine: bench.ReadMachine(ctx, builds), Settings: bench.SettingsOf(bed, o.reps, testbed.SlowRate)}
+	short := shortLoad(bed, 0).Load
+	rep.Settings.ShortLoadMS, rep.Settings.ShortDownloadBytes = report.Millis(short.WrkDuration), short.DownloadSize
 	m := rep.Machine
 	fmt.Printf("machine: %d CPUs (%s), kernel %s, %s; nginx old %s, new %s\n", m.Nproc, m.CPU, m.Kernel, m.OS, m.NginxOld, m.NginxNew)
 	fmt.Printf("reproduce: %s\n\n", rep.Command)
@@ -239,7 +241,7 @@ func runRows(ctx context.Context, bed bench.Bed, specs []bench.Spec, charts map[
 	byName := map[string][]report.Run{}
 	var all []report.Run
 	for i, s := range specs {
-		r, err := bench.RunOnce(ctx, bed, s)
+		r, err := bench.RunOnce(ctx, methodBed(bed, s.Method), s)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s run %d: %w", s.Method.Name(), s.Rep, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/keep"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
 const (
@@ -25,11 +26,8 @@ func (r *run) store() keep.Store { return keep.Store{Dir: cmp.Or(r.opts.StateDir
 
 // keepRunning keeps the build the old master runs, read through /proc/PID/exe, before anything
 // is signalled: after a rollback it may be the only copy left of the build that works.
-func (r *run) keepRunning(ctx context.Context) *Result {
-	b := keep.Build{Path: r.old.Exe.Path, Version: r.rec.info.Old.Version}
-	if !r.old.Exe.Deleted { // dpkg names the package of the file on disk, which this then is
-		b.Package = packageVersion(ctx, r.old.Exe.Path)
-	}
+func (r *run) keepRunning() *Result {
+	b := keep.Build{Path: r.old.Exe.Path, Version: r.rec.info.Old.Version, Package: r.oldPackage}
 	st := r.store()
 	kept, err := st.Keep(fmt.Sprintf("/proc/%d/exe", r.old.Pid), b)
 	if err != nil {
@@ -70,6 +68,15 @@ func (r *run) markFailed() string {
 		msg += fmt.Sprintf(" (the failed swap was not recorded: %v)", err)
 	}
 	return msg
+}
+
+// runningPackage names the package of a master's binary: dpkg names the package of the file on
+// disk, which the binary is unless it was deleted (replaced) since the master started.
+func runningPackage(ctx context.Context, exe nginx.Exe) string {
+	if exe.Deleted {
+		return ""
+	}
+	return packageVersion(ctx, exe.Path)
 }
 
 // packageVersion names the dpkg package owning path and its installed version ("nginx

@@ -93,7 +93,7 @@ type recorder struct {
 	events   []Event
 	onEvent  Observer
 	// pending complete info from checks that run beside the next steps (the running build's
-	// `nginx -v`, beside the new build's -T): the next record waits for them.
+	// `nginx -v` and dpkg package, beside the new build's -T): the next record waits for them.
 	pending []func()
 }
 

@@ -105,6 +105,7 @@ type run struct {
 	nm         nginx.Proc   // the new master
 	newWorkers []nginx.Proc // its workers, as first seen settled
 	staleAfter []string     // code files the new master and its workers map that were replaced during the run
+	oldPackage string       // the dpkg package and version of the old master's binary, "" if none
 
 	waitUntil       time.Time     // the end of Options.Wait
 	shutdownTimeout time.Duration // worker_shutdown_timeout of the configuration, 0 when unset
@@ -147,7 +148,7 @@ func (r *run) upgrade(ctx context.Context) *Result {
 	if res := r.preflight(ctx); res != nil {
 		return res
 	}
-	if res := r.keepRunning(ctx); res != nil {
+	if res := r.keepRunning(); res != nil {
 		return res
 	}
 	if res := r.interrupted(ctx, "USR2"); res != nil {
@@ -271,6 +272,10 @@ func (r *run) preflight(ctx context.Context) *Result {
 			r.rec.info.Old = BinaryInfo{Path: r.old.Exe.Path, Version: old.Version, SHA256: old.SHA256}
 		}
 	})
+	// So do the dpkg queries naming the running build's package for keep (reading dpkg's
+	// database takes tens of ms), which only records what it keeps.
+	pkg := beside(func() (string, error) { return runningPackage(ctx, r.old.Exe), nil })
+	r.rec.fillLater(func() { r.oldPackage, _ = pkg() })
 	if _, err := nginx.StatBinary(path); err != nil {
 		r.rec.record(StepPreflight, "failed", err, "")
 		return r.rec.finish(Rejected, err, "new binary not taken: %v; old master %d serves as before", err, r.old.Pid)

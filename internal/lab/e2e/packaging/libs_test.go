@@ -240,6 +240,9 @@ func testLibraryUpdateReexecsNginxLive(t *testing.T, rel nspawn.Release) {
 				t.Errorf("REPLACED_PATHS %q does not name libssl.so.3", rec["REPLACED_PATHS"])
 			}
 			labtest.MustContain(t, c.name+"'s output", out, "nginx-upgrade: re-executing nginx", "libssl.so.3", "nginx-upgrade: done: nginx re-executed live")
+			// The running binary is still dpkg's file: the kept build names its package.
+			pkg := `"package": "nginx ` + strings.TrimSpace(box.Sh("dpkg-query -W -f '${Version}' nginx")) + `"`
+			labtest.MustContain(t, "the kept build's record", box.Sh("cat /var/lib/nginx-upgrade/builds/*.json"), pkg)
 			if n := strings.Count(out, "nginx-upgrade: re-executing"); n != 1 {
 				t.Errorf("%d re-execs in %s's output, want one for the transaction", n, c.name)
 			}

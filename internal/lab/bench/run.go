@@ -43,7 +43,8 @@ func SettingsOf(bed Bed, reps int, downloadRate string) report.Settings {
 	return report.Settings{Reps: reps, StreamRate: l.Rate, StreamTimeout: report.Millis(l.Timeout), LoadDurationMS: report.Millis(l.WrkDuration),
 		WrkConns: l.WrkConns, Downloads: l.Downloads, DownloadBytes: l.DownloadSize, DownloadRate: downloadRate,
 		SwapAtMS: report.Millis(bed.SwapAt), SteadyFromMS: report.Millis(bed.SteadyFrom), FloorAtMS: report.Millis(bed.FloorAt), BucketMS: report.Millis(bed.Bucket),
-		FloorTries: bed.FloorTries, PollMS: report.Millis(pollEvery), QuietBelowPct: bed.QuietBelow, QuietWaitS: bed.QuietWait.Seconds()}
+		FloorTries: bed.FloorTries, PollMS: report.Millis(pollEvery), QuietBelowPct: bed.QuietBelow, QuietWaitS: bed.QuietWait.Seconds(),
+		BusySampleMS: report.Millis(busySample)}
 }
 
 // Spec is one run to do.

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -44,6 +45,9 @@ type Settings struct {
 	PollMS         float64 `json:"poll_ms"`
 	QuietBelowPct  float64 `json:"quiet_below_pct"`
 	QuietWaitS     float64 `json:"quiet_wait_s"`
+	// BusySampleMS is how long each reading of how busy the machine is lasts (0 in reports from
+	// before it was recorded, when it was 1 s).
+	BusySampleMS float64 `json:"busy_sample_ms,omitempty"`
 	// ShortLoadMS, when set, is the host methods' shorter load (longer by the helper's soak), and
 	// ShortDownloadBytes its downloads' size (larger by a MiB a second of soak).
 	ShortLoadMS        float64 `json:"short_load_ms,omitempty"`
@@ -178,8 +182,9 @@ func (rep *Report) Markdown() string {
 		"apt knows installed before nginx starts, the newer installed by `apt-get install` during the load (times from apt-get's " +
 		"start). Stock, nothing swaps nginx: it keeps running the deleted library, which its end state names; with needrestart " +
 		"(NEEDRESTART_MODE=a) its apt hook restarts nginx.service; with our package its apt hook re-executes nginx live.\n")
-	fmt.Fprintf(&b, "- **Machine busy**: CPU use sampled for 1 s with the bench idle, before and after each run; a run waits "+
-		"(up to %.0f s) for the machine to be at most %.0f%% busy. This machine is shared: other work shows here.\n", s.QuietWaitS, s.QuietBelowPct)
+	fmt.Fprintf(&b, "- **Machine busy**: CPU use sampled for %.1f s with the bench idle, before and after each run; a run waits "+
+		"(up to %.0f s) for the machine to be at most %.0f%% busy. This machine is shared: other work shows here.\n",
+		cmp.Or(s.BusySampleMS, 1000)/1000, s.QuietWaitS, s.QuietBelowPct)
 	fmt.Fprintf(&b, "- Every row is the median of %d runs; failure counts also give the worst run.\n\n", s.Reps)
 	if len(rep.Rows) > 0 {
 		b.WriteString(Table(rep.Rows))

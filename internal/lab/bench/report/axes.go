@@ -161,7 +161,7 @@ func failedText(r Row) string {
 func (a *Axes) markdown() string {
 	var b strings.Builder
 	b.WriteString("## Scale axes: configuration size, TLS resumption, growth\n\n")
-	b.WriteString("Each point varies one thing of the default run (same load, our helper with `--soak 0s` unless named); " +
+	b.WriteString("Each point varies one thing of the default run (the axes' load, above; our helper with `--soak 0s` unless named); " +
 		"ratios are to the same run's steady window. Failed = failed requests (stream + wrk) / cut downloads, summed over the runs. " +
 		"Helper overhead = its start until the new build serves, minus its `nginx -T` and the new master's start (USR2 until serving); " +
 		"helper CPU is its own (from its exited process's /proc/PID/stat before it is reaped; 10 ms ticks), then with its children " +

@@ -48,8 +48,9 @@ type Settings struct {
 	// BusySampleMS is how long each reading of how busy the machine is lasts (0 in reports from
 	// before it was recorded, when it was 1 s).
 	BusySampleMS float64 `json:"busy_sample_ms,omitempty"`
-	// ShortLoadMS, when set, is the host methods' shorter load (longer by the helper's soak), and
-	// ShortDownloadBytes its downloads' size (larger by a MiB a second of soak).
+	// ShortLoadMS, when set, is the shorter load of the host methods' runs (longer by the
+	// helper's soak) and of the axes' (longer by a second per 1,000 server blocks), and
+	// ShortDownloadBytes its downloads' size (larger by a MiB a second of either).
 	ShortLoadMS        float64 `json:"short_load_ms,omitempty"`
 	ShortDownloadBytes int64   `json:"short_download_bytes,omitempty"`
 }
@@ -151,10 +152,10 @@ func (rep *Report) Markdown() string {
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, kernel %s, %s RAM, %s. nginx: old %s, new %s. /proc/PID/task/PID/children: %v.\n\n",
 		m.Nproc, m.CPU, m.OS, m.Kernel, m.MemTotal, m.Go, m.NginxOld, m.NginxNew, m.ChildrenFile)
 	fmt.Fprintf(&b, "- **Load**: an open-loop stream of %d req/s (a new connection each, %.0f ms timeout), "+
-		"wrk with `Connection: close` (%d connections, 1 thread) and %d slow downloads of %d MiB (nginx `limit_rate %s`) that must arrive whole, "+
-		"for %.0f s%s; the swap starts at %.0f s (later if the floor measurement ran late), with the new build already installed "+
-		"over the old one as dpkg does it.\n", s.StreamRate, s.StreamTimeout, s.WrkConns, s.Downloads, s.DownloadBytes>>20,
-		s.DownloadRate, s.LoadDurationMS/1000, shortLoadNote(s), s.SwapAtMS/1000)
+		"wrk with `Connection: close` (%d connections, 1 thread) and %d slow downloads (nginx `limit_rate %s`) that must arrive whole, "+
+		"%s; the swap starts at %.0f s (later if the floor measurement ran late), with the new build already installed "+
+		"over the old one as dpkg does it.\n", s.StreamRate, s.StreamTimeout, s.WrkConns, s.Downloads,
+		s.DownloadRate, rep.loadLengths(), s.SwapAtMS/1000)
 	fmt.Fprintf(&b, "- **Windows**: steady from %.1f s (or the end of the floor measurement) until the swap; swap window from the "+
 		"swap's start until the method returned, the new master had all its workers and the old master was gone, whichever is "+
 		"last (the old master lives until the downloads on its workers end). Latencies are the stream's, over answered requests; "+
@@ -163,25 +164,29 @@ func (rep *Report) Markdown() string {
 		s.SteadyFromMS/1000)
 	fmt.Fprintf(&b, "- **Times** are from the swap's start (for the helper, its exec: they include its preflight). "+
 		"**Floor**: the new build's own cold start in a prefix of its own, under the same load from %.1f s: exec of nginx until "+
-		"the pid file names a master with all its workers, polled every %.0f ms like the swap, median of %d; results.json also "+
-		"has it with no load.\n", s.FloorAtMS/1000, s.PollMS, s.FloorTries)
+		"the pid file names a master with all its workers, polled every %.0f ms like the swap, median of %d%s; results.json also "+
+		"has it with no load.\n", s.FloorAtMS/1000, s.PollMS, s.FloorTries, axesFloor(rep.Axes))
 	fmt.Fprintf(&b, "- **RSS, CPU** of the method's process: peak RSS is its VmHWM sampled every 5 ms (wait4's ru_maxrss "+
 		"would report the bench's own RSS: Go starts children with CLONE_VM and the kernel folds the pre-exec address space into "+
 		"the child's maxrss; results.json keeps it as helper_rusage_max_rss_kib); CPU is user+system from rusage, including the "+
 		"children it waited for (the helper's `nginx -v` and `nginx -T`; the scripts' commands).\n")
-	b.WriteString("- **Package rows** (`debian-package-*`), under systemd: each run boots a container of its own " +
-		"(internal/nspawn: systemd as PID 1, journald, D-Bus, on the host's network) with Debian's older nginx installed by dpkg " +
-		"under its stock nginx.service (`worker_processes auto`), the same load from the host on its site at 127.0.0.1:8080, and " +
-		"the swap is `dpkg -i` of the newer nginx-common and nginx: times are from dpkg's start, and no floor is measured. " +
-		"Marks: dpkg's start; from the box's journal, systemd starting to stop and to start nginx.service (its own timestamps) " +
-		"and the helper's USR2/WINCH/QUIT (journald's reception of each step's record, which may lag the signal by a few ms); " +
-		"`master N` when the pid file first names each new master. The helper there is no child of the bench: its RSS is its " +
-		"VmHWM and its CPU utime+stime+cutime+cstime from /proc/PID/stat, sampled through the box's /proc every 10 ms " +
-		"(CPU as of the last sample, in 10 ms ticks), for its `upgrade` run only.\n")
-	b.WriteString("- **Library rows** (`libssl3-update-*`), in the same containers: the older of the two newest libssl3 builds " +
-		"apt knows installed before nginx starts, the newer installed by `apt-get install` during the load (times from apt-get's " +
-		"start). Stock, nothing swaps nginx: it keeps running the deleted library, which its end state names; with needrestart " +
-		"(NEEDRESTART_MODE=a) its apt hook restarts nginx.service; with our package its apt hook re-executes nginx live.\n")
+	if rep.has(inBox) {
+		b.WriteString("- **Package rows** (`debian-package-*`), under systemd: each run boots a container of its own " +
+			"(internal/nspawn: systemd as PID 1, journald, D-Bus, on the host's network) with Debian's older nginx installed by dpkg " +
+			"under its stock nginx.service (`worker_processes auto`), the same load from the host on its site at 127.0.0.1:8080, and " +
+			"the swap is `dpkg -i` of the newer nginx-common and nginx: times are from dpkg's start, and no floor is measured. " +
+			"Marks: dpkg's start; from the box's journal, systemd starting to stop and to start nginx.service (its own timestamps) " +
+			"and the helper's USR2/WINCH/QUIT (journald's reception of each step's record, which may lag the signal by a few ms); " +
+			"`master N` when the pid file first names each new master. The helper there is no child of the bench: its RSS is its " +
+			"VmHWM and its CPU utime+stime+cutime+cstime from /proc/PID/stat, sampled through the box's /proc every 10 ms " +
+			"(CPU as of the last sample, in 10 ms ticks), for its `upgrade` run only.\n")
+	}
+	if rep.has(libraryUpdate) {
+		b.WriteString("- **Library rows** (`libssl3-update-*`), in the same containers: the older of the two newest libssl3 builds " +
+			"apt knows installed before nginx starts, the newer installed by `apt-get install` during the load (times from apt-get's " +
+			"start). Stock, nothing swaps nginx: it keeps running the deleted library, which its end state names; with needrestart " +
+			"(NEEDRESTART_MODE=a) its apt hook restarts nginx.service; with our package its apt hook re-executes nginx live.\n")
+	}
 	fmt.Fprintf(&b, "- **Machine busy**: CPU use sampled for %.1f s with the bench idle, before and after each run; a run waits "+
 		"(up to %.0f s) for the machine to be at most %.0f%% busy. This machine is shared: other work shows here.\n",
 		cmp.Or(s.BusySampleMS, 1000)/1000, s.QuietWaitS, s.QuietBelowPct)
@@ -260,11 +265,40 @@ func failureKinds(runs []Run) string {
 	return b.String()
 }
 
-// shortLoadNote says how the host methods' load differs, when it does.
-func shortLoadNote(s Settings) string {
-	if s.ShortLoadMS == 0 {
+// axesFloor says that the axes' runs measure the floor once.
+func axesFloor(a *Axes) string {
+	if a == nil {
 		return ""
 	}
-	return fmt.Sprintf(" in the package methods' runs; in the host methods' runs for %.0f s with downloads of %d MiB, "+
-		"longer by the helper's soak (the downloads by a MiB a second of it)", s.ShortLoadMS/1000, s.ShortDownloadBytes>>20)
+	return " (one on the axes)"
+}
+
+// inBox is a row of runs in a box (package, library, release rows): they measure no floor.
+func inBox(r Row) bool { return r.FloorMS < 0 }
+
+func libraryUpdate(r Row) bool { return strings.Contains(r.Method, "-update-") }
+
+// has says whether the report has a row of the kind.
+func (rep *Report) has(kind func(Row) bool) bool { return slices.ContainsFunc(rep.Rows, kind) }
+
+// loadLengths says how long the load lasts in each kind of run the report has: the default in
+// the boxes, the shorter load (ShortLoadMS) on the host and on the axes.
+func (rep *Report) loadLengths() string {
+	s := rep.Settings
+	long := fmt.Sprintf("of %d MiB for %.0f s", s.DownloadBytes>>20, s.LoadDurationMS/1000)
+	if s.ShortLoadMS == 0 {
+		return long
+	}
+	var parts []string
+	if rep.has(inBox) {
+		parts = append(parts, long+" in the package methods' runs")
+	}
+	short := fmt.Sprintf("of %d MiB for %.0f s", s.ShortDownloadBytes>>20, s.ShortLoadMS/1000)
+	if rep.has(func(r Row) bool { return !inBox(r) }) {
+		parts = append(parts, short+" in the host methods' runs, longer by the helper's soak (the downloads by a MiB a second of it)")
+	}
+	if rep.Axes != nil {
+		parts = append(parts, short+" in the axes' runs, longer by a second per 1,000 server blocks (the downloads by a MiB a second of it)")
+	}
+	return strings.Join(parts, "; ")
 }

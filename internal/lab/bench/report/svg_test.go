@@ -108,3 +108,39 @@ func TestTableAndMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// The settings say each load and describe the containers only for the rows a report has.
+func TestMarkdownDescribesOnlyTheRunsItHas(t *testing.T) {
+	host := Row{Method: "ctl-soak0s", FloorMS: 12}
+	box := Row{Method: "debian-package-ours", FloorMS: -1}
+	lib := Row{Method: "libssl3-update-ours", FloorMS: -1}
+	settings := Settings{LoadDurationMS: 24000, DownloadBytes: 20 << 20, ShortLoadMS: 14000, ShortDownloadBytes: 10 << 20}
+	for _, c := range []struct {
+		name      string
+		rep       Report
+		want, not []string
+	}{
+		{"host and box rows", Report{Rows: []Row{host, box}, Settings: settings},
+			[]string{"of 20 MiB for 24 s in the package methods' runs; of 10 MiB for 14 s in the host methods' runs", "**Package rows**"},
+			[]string{"axes' runs", "**Library rows**"}},
+		{"library rows", Report{Rows: []Row{lib}, Settings: settings},
+			[]string{"**Package rows**", "**Library rows**"}, []string{"host methods' runs"}},
+		{"axes alone", Report{Axes: &Axes{}, Settings: settings},
+			[]string{"of 10 MiB for 14 s in the axes' runs, longer by a second per 1,000 server blocks", "(one on the axes)"},
+			[]string{"package methods", "host methods' runs", "**Package rows**", "20 MiB"}},
+		{"a report from before the short load", Report{Rows: []Row{host, box}, Settings: Settings{LoadDurationMS: 24000, DownloadBytes: 20 << 20}},
+			[]string{"must arrive whole, of 20 MiB for 24 s; "}, []string{"host methods' runs"}},
+	} {
+		md := c.rep.Markdown()
+		for _, w := range c.want {
+			if !strings.Contains(md, w) {
+				t.Errorf("%s: markdown lacks %q", c.name, w)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(md, n) {
+				t.Errorf("%s: markdown says %q", c.name, n)
+			}
+		}
+	}
+}

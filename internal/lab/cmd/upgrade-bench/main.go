@@ -161,8 +161,13 @@ func run(ctx context.Context, o options) error {
 
 	rep := &report.Report{Command: command(), Revision: revision(ctx), Ctl: describeCtl(o.ctl, ctl),
 		Started: started, Machine: bench.ReadMachine(ctx, builds), Settings: bench.SettingsOf(bed, o.reps, testbed.SlowRate)}
-	short := shortLoad(bed, 0).Load
-	rep.Settings.ShortLoadMS, rep.Settings.ShortDownloadBytes = report.Millis(short.WrkDuration), short.DownloadSize
+	// The shorter load is the host methods' and the axes'; a run of package methods alone has none.
+	onHost := slices.ContainsFunc(methods, func(m bench.Method) bool { _, inBox := m.(bench.BoxMethod); return !inBox })
+	onAxes := slices.ContainsFunc(axes, func(a string) bool { return a == "config" || a == "tls" || a == "growth" })
+	if onHost || onAxes {
+		short := shortLoad(bed, 0).Load
+		rep.Settings.ShortLoadMS, rep.Settings.ShortDownloadBytes = report.Millis(short.WrkDuration), short.DownloadSize
+	}
 	m := rep.Machine
 	fmt.Printf("machine: %d CPUs (%s), kernel %s, %s; nginx old %s, new %s\n", m.Nproc, m.CPU, m.Kernel, m.OS, m.NginxOld, m.NginxNew)
 	fmt.Printf("reproduce: %s\n\n", rep.Command)
@@ -184,7 +189,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rep.Rows, rep.Runs = rows, runs
-	if slices.ContainsFunc(axes, func(a string) bool { return a == "config" || a == "tls" || a == "growth" }) {
+	if onAxes {
 		if rep.Axes, err = runAxes(ctx, bed, bench.Ctl{Path: ctl, AuditLog: audit}, o, axes); err != nil {
 			return err
 		}

@@ -52,18 +52,25 @@ func (h headroom) String() string {
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// measure reads the footprint of a generation (its master and the master's children, pids) and
-// the memory available to it; master's cgroup says which limits apply.
-func (m memorySource) measure(master int, pids []int) (headroom, error) {
-	var h headroom
+// footprint reads the footprint of a generation: the Pss of its master and of the master's
+// children, pids. It does not change while a build's -T runs (another process), so it is read
+// beside it; what is available is read after (see headroom), since -T takes memory meanwhile.
+func (m memorySource) footprint(pids []int) (uint64, error) {
+	var sum uint64
 	for _, pid := range pids {
 		pss, err := m.pss(pid)
 		if err != nil {
-			return h, err
+			return 0, err
 		}
-		h.footprint += pss
+		sum += pss
 	}
-	h.margin = memoryMargin(h.footprint)
+	return sum, nil
+}
+
+// headroom compares a generation's footprint with the memory available to it; master's cgroup
+// says which limits apply.
+func (m memorySource) headroom(master int, footprint uint64) (headroom, error) {
+	h := headroom{footprint: footprint, margin: memoryMargin(footprint)}
 	meminfo, err := os.ReadFile(path.Join(m.proc, "meminfo"))
 	if err != nil {
 		return h, fmt.Errorf("read available memory: %w", err)

@@ -51,9 +51,18 @@ func (f memFixture) generation(cg string, availableMiB int) []int {
 	return pids
 }
 
+// measure is the check's two reads in turn: master 100's generation, pids, then what is available.
+func (m memorySource) measure(pids []int) (headroom, error) {
+	fp, err := m.footprint(pids)
+	if err != nil {
+		return headroom{}, err
+	}
+	return m.headroom(100, fp)
+}
+
 func (f memFixture) measure(pids []int) headroom {
 	f.t.Helper()
-	h, err := f.src.measure(100, pids)
+	h, err := f.src.measure(pids)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -121,10 +130,10 @@ func TestMemoryFilesThatDoNotParseAreErrors(t *testing.T) {
 	f := newMemFixture(t)
 	pids := f.generation("/system.slice/nginx.service", 4000)
 	f.write(f.src.cgroup, "system.slice/nginx.service/memory.max", "lots\n")
-	if _, err := f.src.measure(100, pids); err == nil || !strings.Contains(err.Error(), "memory.max") {
+	if _, err := f.src.measure(pids); err == nil || !strings.Contains(err.Error(), "memory.max") {
 		t.Errorf("measure with memory.max %q = %v, want an error naming it", "lots", err)
 	}
-	if _, err := f.src.measure(100, []int{100, 999}); err == nil || !strings.Contains(err.Error(), "pid 999") {
+	if _, err := f.src.measure([]int{100, 999}); err == nil || !strings.Contains(err.Error(), "pid 999") {
 		t.Errorf("measure of a gone worker = %v, want an error naming it", err)
 	}
 }

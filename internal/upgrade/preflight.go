@@ -54,22 +54,36 @@ func resumptionNote(cfg nginx.Config) string {
 		"to keep tickets valid, set ssl_session_ticket_key to the same key files for the old and new build, with ssl_session_tickets on (the default) (ssl_session_cache shared:..., and so TLS 1.2 session IDs, is per master and is lost either way)"
 }
 
+// oldFootprint starts reading the old generation's footprint, beside the -T (see footprint).
+func (r *run) oldFootprint() func() (uint64, error) {
+	if r.opts.IgnoreMemory {
+		return func() (uint64, error) { return 0, nil }
+	}
+	return beside(func() (uint64, error) {
+		kids, err := nginx.Children(r.old.Pid)
+		if err != nil {
+			return 0, err
+		}
+		pids := []int{r.old.Pid}
+		for _, k := range kids {
+			pids = append(pids, k.Pid)
+		}
+		return r.opts.memory.footprint(pids)
+	})
+}
+
 // checkMemory refuses a swap the memory available to nginx cannot hold: two generations run side
 // by side until the old one quits. An operator who knows the new build needs less passes
 // --ignore-memory.
-func (r *run) checkMemory() *Result {
+func (r *run) checkMemory(footprint func() (uint64, error)) *Result {
 	if r.opts.IgnoreMemory {
 		r.rec.record(StepPreflight, "skipped", nil, "memory for a second generation not checked (--ignore-memory)")
 		return nil
 	}
-	pids := []int{r.old.Pid}
-	kids, err := nginx.Children(r.old.Pid)
-	for _, k := range kids {
-		pids = append(pids, k.Pid)
-	}
+	fp, err := footprint()
 	var h headroom
 	if err == nil {
-		h, err = r.opts.memory.measure(r.old.Pid, pids)
+		h, err = r.opts.memory.headroom(r.old.Pid, fp)
 	}
 	if err != nil {
 		r.rec.record(StepPreflight, "skipped", err, "memory for a second generation not checked: %v", err)

@@ -305,6 +305,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 	// packages). Not for a run with nothing to do, which needs no keep.
 	pkg := beside(func() (string, error) { return runningPackage(ctx, r.old.Exe), nil })
 	r.rec.fillLater(func() { r.oldPackage, _ = pkg() })
+	footprint := r.oldFootprint()
 	tested := time.Now()
 	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
 	took := time.Since(tested)
@@ -327,7 +328,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 	if note := resumptionNote(cfg); note != "" {
 		r.rec.record(StepPreflight, "note", nil, "%s", note)
 	}
-	if res := r.checkMemory(); res != nil {
+	if res := r.checkMemory(footprint); res != nil {
 		return res
 	}
 	r.workers, r.shutdownTimeout = cfg.Workers, cfg.ShutdownTimeout

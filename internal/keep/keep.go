@@ -49,13 +49,20 @@ func (s Store) builds() string { return filepath.Join(s.Dir, "builds") }
 // File is where the executable of the build with sum is kept.
 func (s Store) File(sum string) string { return filepath.Join(s.builds(), sum) }
 
-// open creates the store's directories, 0700, and checks that only root can write them: a kept
-// build is put back at /usr/sbin/nginx, so no one else may be able to plant one.
+// open creates the store's directories, 0700, and checks them (see check).
 func (s Store) open() error {
 	for _, dir := range []string{s.Dir, s.builds()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
+	}
+	return s.check()
+}
+
+// check checks that only root can write the store's directories: a kept build is put back at
+// /usr/sbin/nginx, so no one else may be able to plant one.
+func (s Store) check() error {
+	for _, dir := range []string{s.Dir, s.builds()} {
 		var st unix.Stat_t
 		if err := unix.Lstat(dir, &st); err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
@@ -77,33 +84,94 @@ func (s Store) Keep(src string, b Build) (Build, error) {
 	if err := s.open(); err != nil {
 		return b, err
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return b, fmt.Errorf("read the running build %s: %w", src, err)
-	}
-	defer in.Close()
 	tmp, err := os.CreateTemp(s.builds(), ".keep-*")
 	if err != nil {
 		return b, fmt.Errorf("keep the running build: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // gone after the rename; what is left on an error
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(tmp, h), in)
-	if err == nil {
-		err = tmp.Sync()
-	}
+	sum, err := copyInto(tmp, src)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return b, fmt.Errorf("keep the running build (copy of %s to %s): %w", src, s.builds(), err)
 	}
-	b.SHA256, b.KeptAt = hex.EncodeToString(h.Sum(nil)), time.Now()
+	return s.add(sum, b, func(dst string) error { return os.Rename(tmp.Name(), dst) })
+}
+
+// Staged is a copy of a build in the store that has no name yet: an O_TMPFILE file, written and
+// synced while a run still checks the new build, that Keep names once the run swaps and that
+// vanishes when closed, or when the process dies, otherwise. A run that swaps nothing thus leaves
+// nothing behind, and one that swaps does not copy on its way to USR2.
+type Staged struct {
+	f   *os.File
+	sum string
+	src string
+}
+
+// Stage copies the executable at src into an unnamed file in the store (see Staged). The store
+// must exist already: a run stages before it knows it will swap, and must not create it then.
+// Where the file system has no O_TMPFILE it fails; Keep then copies as before.
+func (s Store) Stage(src string) (*Staged, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(s.builds(), unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("stage the running build in %s: %w", s.builds(), err)
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(s.builds(), "(staged)"))
+	sum, err := copyInto(f, src)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stage the running build (copy of %s to %s): %w", src, s.builds(), err)
+	}
+	return &Staged{f: f, sum: sum, src: src}, nil
+}
+
+// Close drops a staged copy that was not kept; after Keep it does nothing.
+func (st *Staged) Close() error { return st.f.Close() }
+
+// KeepStaged is Keep for a copy staged before: it names the copy (a link, no copying), then
+// closes it.
+func (s Store) KeepStaged(st *Staged, b Build) (Build, error) {
+	defer st.Close()
+	return s.add(st.sum, b, func(dst string) error {
+		// linkat through /proc/self/fd names an O_TMPFILE file without CAP_DAC_READ_SEARCH.
+		err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", st.f.Fd()), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
+		if err != nil {
+			return fmt.Errorf("keep the running build staged from %s as %s: %w", st.src, dst, err)
+		}
+		return nil
+	})
+}
+
+// copyInto copies the file at src to dst and syncs dst; it returns src's sha256.
+func copyInto(dst *os.File, src string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("read the running build %s: %w", src, err)
+	}
+	defer in.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(dst, h), in); err != nil {
+		return "", err
+	}
+	if err := dst.Sync(); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// add records the build with sum, placing its executable with place unless the store has it
+// already, and drops the oldest builds beyond Max.
+func (s Store) add(sum string, b Build, place func(dst string) error) (Build, error) {
+	b.SHA256, b.KeptAt = sum, time.Now()
 	if was, err := s.Get(b.SHA256); err == nil && b.Package == "" {
 		b.Package = was.Package // dpkg named it when it was still the file on disk
 	}
 	if _, err := os.Stat(s.File(b.SHA256)); errors.Is(err, os.ErrNotExist) {
-		if err := os.Rename(tmp.Name(), s.File(b.SHA256)); err != nil {
+		if err := place(s.File(b.SHA256)); err != nil {
 			return b, fmt.Errorf("keep the running build: %w", err)
 		}
 	}

@@ -175,3 +175,61 @@ func TestFailedSwapRecordRoundTrips(t *testing.T) {
 		t.Fatalf("forgetting twice: %v", err)
 	}
 }
+
+func TestAStagedCopyHasNoNameUntilKept(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "state")}
+	src, sum := build(t, "build one")
+	if _, err := s.Stage(src); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Stage into a store that does not exist yet = %v, want an error (a run that may not swap creates nothing)", err)
+	}
+	if _, err := os.Stat(s.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Stage created %s (%v)", s.Dir, err)
+	}
+	if err := s.open(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Staged, then dropped: a run that did not swap leaves the store as it was.
+	st, err := s.Stage(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, s); len(got) != 0 {
+		t.Fatalf("store holds %v while a copy is staged, want nothing named", got)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, s); len(got) != 0 {
+		t.Fatalf("store holds %v after a staged copy was dropped, want nothing", got)
+	}
+
+	// Staged, the file on disk replaced meanwhile (as dpkg does), then kept: the staged content.
+	if st, err = s.Stage(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, []byte("build two"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.KeepStaged(st, Build{Path: "/usr/sbin/nginx", Package: "nginx 1.22.1-9"})
+	if err != nil || b.SHA256 != sum {
+		t.Fatalf("KeepStaged = %+v, %v; want it kept as %s", b, err, sum)
+	}
+	if got, err := os.ReadFile(s.File(sum)); err != nil || string(got) != "build one" {
+		t.Fatalf("kept file %q, %v; want the staged content", got, err)
+	}
+	if got := files(t, s); !slices.Equal(got, []string{sum, sum + ".json"}) {
+		t.Fatalf("store holds %v, want the build and its description", got)
+	}
+
+	// A build already kept, staged again: one copy, marked newest, its package kept.
+	if st, err = s.Stage(filepath.Join(s.builds(), sum)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.KeepStaged(st, Build{Path: "/usr/sbin/nginx"}); err != nil || b.Package != "nginx 1.22.1-9" {
+		t.Fatalf("kept again: %+v, %v; want the package kept", b, err)
+	}
+	if got := files(t, s); !slices.Equal(got, []string{sum, sum + ".json"}) {
+		t.Fatalf("store holds %v, want the build and its description once", got)
+	}
+}

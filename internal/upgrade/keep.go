@@ -24,12 +24,40 @@ const (
 
 func (r *run) store() keep.Store { return keep.Store{Dir: cmp.Or(r.opts.StateDir, keep.DefaultDir)} }
 
+// stageKeep starts copying the build the old master runs into the store, beside the -T: keep
+// then only names the copy (keep.Staged), off the way to USR2, and a run that does not swap
+// leaves nothing behind.
+func (r *run) stageKeep() {
+	st, exe := r.store(), fmt.Sprintf("/proc/%d/exe", r.old.Pid)
+	r.staged = beside(func() (*keep.Staged, error) { return st.Stage(exe) })
+}
+
+// dropStaged drops a staged copy a run did not keep.
+func (r *run) dropStaged() {
+	if r.staged == nil {
+		return
+	}
+	if s, err := r.staged(); err == nil {
+		s.Close()
+	}
+}
+
 // keepRunning keeps the build the old master runs, read through /proc/PID/exe, before anything
-// is signalled: after a rollback it may be the only copy left of the build that works.
+// is signalled: after a rollback it may be the only copy left of the build that works. It names
+// the copy staged beside the -T, or copies now where none could be staged (no store yet, or no
+// O_TMPFILE on its file system).
 func (r *run) keepRunning() *Result {
 	b := keep.Build{Path: r.old.Exe.Path, Version: r.rec.info.Old.Version, Package: r.oldPackage}
 	st := r.store()
-	kept, err := st.Keep(fmt.Sprintf("/proc/%d/exe", r.old.Pid), b)
+	var kept keep.Build
+	staged, err := r.staged()
+	how := "copied while nginx -T ran"
+	if err == nil {
+		kept, err = st.KeepStaged(staged, b)
+	} else {
+		how = fmt.Sprintf("copied before USR2: %v", err)
+		kept, err = st.Keep(fmt.Sprintf("/proc/%d/exe", r.old.Pid), b)
+	}
 	if err != nil {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a swap first keeps the running build, which restore puts back after a rollback: free space in %s (or pass --state-dir)", err, st.Dir)
 	}
@@ -38,7 +66,7 @@ func (r *run) keepRunning() *Result {
 	if kept.Package != "" {
 		pkg = ", package " + kept.Package
 	}
-	r.rec.record(StepKeep, "ok", nil, "kept the running build (sha256 %.12s%s) as %s", kept.SHA256, pkg, st.File(kept.SHA256))
+	r.rec.record(StepKeep, "ok", nil, "kept the running build (sha256 %.12s%s) as %s (%s)", kept.SHA256, pkg, st.File(kept.SHA256), how)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/health"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/keep"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/wait"
 )
@@ -99,13 +100,14 @@ type run struct {
 	opts       Options
 	rec        *recorder
 	old        nginx.Master
-	oldWorkers int          // serving workers of the old master before USR2
-	bin        nginx.Binary // the new build, as tested in preflight
-	workers    int          // workers the new master must have
-	nm         nginx.Proc   // the new master
-	newWorkers []nginx.Proc // its workers, as first seen settled
-	staleAfter []string     // code files the new master and its workers map that were replaced during the run
-	oldPackage string       // the dpkg package and version of the old master's binary, "" if none
+	oldWorkers int                          // serving workers of the old master before USR2
+	bin        nginx.Binary                 // the new build, as tested in preflight
+	workers    int                          // workers the new master must have
+	nm         nginx.Proc                   // the new master
+	newWorkers []nginx.Proc                 // its workers, as first seen settled
+	staleAfter []string                     // code files the new master and its workers map that were replaced during the run
+	oldPackage string                       // the dpkg package and version of the old master's binary, "" if none
+	staged     func() (*keep.Staged, error) // the old master's build, copied into the store beside the -T
 
 	waitUntil       time.Time     // the end of Options.Wait
 	shutdownTimeout time.Duration // worker_shutdown_timeout of the configuration, 0 when unset
@@ -139,6 +141,7 @@ func Upgrade(ctx context.Context, opts Options) *Result {
 
 // upgrade is the sequence itself, one state after the other.
 func (r *run) upgrade(ctx context.Context) *Result {
+	defer r.dropStaged()
 	if res := r.findMaster(ctx); res != nil {
 		return res
 	}
@@ -306,6 +309,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 	pkg := beside(func() (string, error) { return runningPackage(ctx, r.old.Exe), nil })
 	r.rec.fillLater(func() { r.oldPackage, _ = pkg() })
 	footprint := r.oldFootprint()
+	r.stageKeep()
 	tested := time.Now()
 	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
 	took := time.Since(tested)

@@ -83,10 +83,24 @@ func ctlCommand(ctx context.Context, t *testing.T, args ...string) *exec.Cmd {
 	own := []string{"--lock-dir", lockDir(t), "--audit-log", auditLog(t)}
 	switch args[0] {
 	case "upgrade", "reload", "restore", "status": // kept builds and failed swaps: the test's own
-		own = append(own, "--state-dir", filepath.Join(lockDir(t), "state"))
+		own = append(own, "--state-dir", stateDir(t))
 	}
 	args = append(args[:1:1], append(own, args[1:]...)...)
 	return exec.CommandContext(ctx, labtest.CtlT(t), args...)
+}
+
+// stateDir is the test's own store of kept builds; none until a run makes it (see makeStore).
+func stateDir(t *testing.T) string { return filepath.Join(lockDir(t), "state") }
+
+// makeStore makes the test's store of kept builds as the package does at install, and returns its
+// builds directory.
+func makeStore(t *testing.T) string {
+	t.Helper()
+	builds := filepath.Join(stateDir(t), "builds")
+	if err := os.MkdirAll(builds, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return builds
 }
 
 // auditLog is the test's own audit trail file, so tests never write to the host's.
@@ -143,13 +157,19 @@ func servingAlone(t *testing.T, n *testbed.Nginx, pid int, build string) {
 // elapsedAt returns when the first step matching step and result happened.
 func (r ctlResult) elapsedAt(t *testing.T, step upgrade.Step, result string) time.Duration {
 	t.Helper()
+	return time.Duration(r.stepOf(t, step, result).ElapsedMS) * time.Millisecond
+}
+
+// stepOf returns the run's first step with that step and result.
+func (r ctlResult) stepOf(t *testing.T, step upgrade.Step, result string) jsonStep {
+	t.Helper()
 	for _, s := range r.json.Steps {
 		if s.Step == step && s.Result == result {
-			return time.Duration(s.ElapsedMS) * time.Millisecond
+			return s
 		}
 	}
 	t.Fatalf("no step %s %s in the result", step, result)
-	return 0
+	return jsonStep{}
 }
 
 // scene is where most tests start: the older build serving, the newer one installed over it (as

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nginx-upgrade/nginx-upgrade/internal/keep"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/labtest"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
@@ -22,6 +23,7 @@ import (
 func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 	sc := newScene(t, testbed.TrafficConfig{})
 	b, n, old, tr := sc.b, sc.n, sc.old, sc.tr
+	builds := makeStore(t)
 
 	r := ctl(t, "upgrade", "--pid-file", n.PidFile, "--soak", "2s", "--health", n.URL("/health"), "--json")
 
@@ -41,6 +43,17 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 		t.Fatalf("masters %d → %d, want %d → a new one", r.json.OldMasterPID, r.json.NewMasterPID, old)
 	}
 	servingAlone(t, n, r.json.NewMasterPID, b.New)
+	// The store existed (as the package makes it): the running build was copied beside the -T.
+	sum, err := keep.HashFile(b.Old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := r.stepOf(t, upgrade.StepKeep, "ok").Message; !strings.Contains(msg, "copied while nginx -T ran") {
+		t.Errorf("keep: %q, want the copy made while nginx -T ran", msg)
+	}
+	if got, err := keep.HashFile(filepath.Join(builds, sum)); err != nil || got != sum {
+		t.Errorf("kept build %s: sha256 %s, %v; want the old build's", sum, got, err)
+	}
 }
 
 func TestUpgradeWithNothingNewSignalsNothing(t *testing.T) {
@@ -287,6 +300,9 @@ esac`, mark), b.New)
 			n := testbed.StartT(t, b.Old, testbed.Config{})
 			old := n.Master()
 			workers, _, _ := nginx.Workers(old)
+			// A run that gets as far as the -T copies the running build into the store meanwhile:
+			// it must leave nothing there.
+			builds := makeStore(t)
 			args := append([]string{"upgrade", "--pid-file", n.PidFile, "--json"}, c.prepare(t, n)...)
 
 			r := ctl(t, args...)
@@ -303,6 +319,9 @@ esac`, mark), b.New)
 			}
 			if _, err := os.Stat(nginx.OldbinPath(n.PidFile)); !os.IsNotExist(err) {
 				t.Fatalf(".oldbin exists: a USR2 was sent")
+			}
+			if left, err := os.ReadDir(builds); err != nil || len(left) > 0 {
+				t.Fatalf("the store of kept builds holds %v (%v), want nothing", left, err)
 			}
 		})
 	}

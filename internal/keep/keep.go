@@ -96,17 +96,27 @@ func (s Store) Keep(src string, b Build) (Build, error) {
 	if err != nil {
 		return b, fmt.Errorf("keep the running build (copy of %s to %s): %w", src, s.builds(), err)
 	}
-	return s.add(sum, b, func(dst string) error { return os.Rename(tmp.Name(), dst) })
+	b = s.describe(sum, b)
+	if err := s.place(sum, func(dst string) error { return os.Rename(tmp.Name(), dst) }); err != nil {
+		return b, err
+	}
+	if err := writeJSON(s.File(sum)+".json", b); err != nil {
+		return b, fmt.Errorf("keep the running build: %w", err)
+	}
+	return b, s.prune()
 }
 
-// Staged is a copy of a build in the store that has no name yet: an O_TMPFILE file, written and
-// synced while a run still checks the new build, that Keep names once the run swaps and that
-// vanishes when closed, or when the process dies, otherwise. A run that swaps nothing thus leaves
-// nothing behind, and one that swaps does not copy on its way to USR2.
+// Staged is a copy of a build in the store, and its description, that have no name yet:
+// O_TMPFILE files, written and synced while a run still checks the new build, that Keep names
+// once the run swaps and that vanish when closed, or when the process dies, otherwise. A run
+// that swaps nothing thus leaves nothing behind, and one that swaps neither copies nor syncs on
+// its way to USR2.
 type Staged struct {
-	f   *os.File
-	sum string
-	src string
+	store Store
+	f     *os.File // the executable
+	desc  *os.File // its description, once Describe wrote it
+	b     Build
+	src   string
 }
 
 // Stage copies the executable at src into an unnamed file in the store (see Staged). The store
@@ -116,34 +126,89 @@ func (s Store) Stage(src string) (*Staged, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	fd, err := unix.Open(s.builds(), unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	f, err := s.unnamed()
 	if err != nil {
 		return nil, fmt.Errorf("stage the running build in %s: %w", s.builds(), err)
 	}
-	f := os.NewFile(uintptr(fd), filepath.Join(s.builds(), "(staged)"))
 	sum, err := copyInto(f, src)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("stage the running build (copy of %s to %s): %w", src, s.builds(), err)
 	}
-	return &Staged{f: f, sum: sum, src: src}, nil
+	return &Staged{store: s, f: f, b: Build{SHA256: sum}, src: src}, nil
 }
 
-// Close drops a staged copy that was not kept; after Keep it does nothing.
-func (st *Staged) Close() error { return st.f.Close() }
+// unnamed opens a new O_TMPFILE file in the builds directory.
+func (s Store) unnamed() (*os.File, error) {
+	fd, err := unix.Open(s.builds(), unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(s.builds(), "(unnamed)")), nil
+}
 
-// KeepStaged is Keep for a copy staged before: it names the copy (a link, no copying), then
-// closes it.
-func (s Store) KeepStaged(st *Staged, b Build) (Build, error) {
+// Describe writes the staged build's description, b's path, version and package, into an
+// unnamed file of its own, synced (see Keep for what keeping a build kept before keeps).
+func (st *Staged) Describe(b Build) error {
+	b = st.store.describe(st.b.SHA256, b)
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := st.store.unnamed()
+	if err != nil {
+		return fmt.Errorf("stage the running build's description: %w", err)
+	}
+	if _, err = f.Write(append(data, '\n')); err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("stage the running build's description: %w", err)
+	}
+	st.desc, st.b = f, b
+	return nil
+}
+
+// Close drops what was staged and not kept; after Keep it does nothing.
+func (st *Staged) Close() error {
+	if st.desc != nil {
+		st.desc.Close()
+	}
+	return st.f.Close()
+}
+
+// Keep names the staged copy and its description (links: no copying, no syncing) and drops the
+// oldest builds beyond Max, then closes st.
+func (st *Staged) Keep() (Build, error) {
 	defer st.Close()
-	return s.add(st.sum, b, func(dst string) error {
-		// linkat through /proc/self/fd names an O_TMPFILE file without CAP_DAC_READ_SEARCH.
-		err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", st.f.Fd()), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
-		if err != nil {
-			return fmt.Errorf("keep the running build staged from %s as %s: %w", st.src, dst, err)
-		}
-		return nil
-	})
+	if st.desc == nil {
+		return st.b, fmt.Errorf("keep the running build staged from %s: not described", st.src)
+	}
+	s := st.store
+	if err := s.place(st.b.SHA256, func(dst string) error { return linkUnnamed(st.f, dst) }); err != nil {
+		return st.b, err
+	}
+	// Linked beside, then renamed over the description of a build kept before.
+	tmp := filepath.Join(s.builds(), fmt.Sprintf(".desc-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	err := linkUnnamed(st.desc, tmp)
+	if err == nil {
+		err = os.Rename(tmp, s.File(st.b.SHA256)+".json")
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return st.b, fmt.Errorf("keep the running build: %w", err)
+	}
+	return st.b, s.prune()
+}
+
+// linkUnnamed names the O_TMPFILE file f dst: linkat through /proc/self/fd needs no
+// CAP_DAC_READ_SEARCH.
+func linkUnnamed(f *os.File, dst string) error {
+	if err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW); err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: dst, Err: err}
+	}
+	return nil
 }
 
 // copyInto copies the file at src to dst and syncs dst; it returns src's sha256.
@@ -163,22 +228,25 @@ func copyInto(dst *os.File, src string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// add records the build with sum, placing its executable with place unless the store has it
-// already, and drops the oldest builds beyond Max.
-func (s Store) add(sum string, b Build, place func(dst string) error) (Build, error) {
+// describe is b as kept with sum now: keeping a build kept before keeps the package it was kept
+// with (dpkg no longer names it once it was replaced).
+func (s Store) describe(sum string, b Build) Build {
 	b.SHA256, b.KeptAt = sum, time.Now()
-	if was, err := s.Get(b.SHA256); err == nil && b.Package == "" {
-		b.Package = was.Package // dpkg named it when it was still the file on disk
+	if was, err := s.Get(sum); err == nil && b.Package == "" {
+		b.Package = was.Package
 	}
-	if _, err := os.Stat(s.File(b.SHA256)); errors.Is(err, os.ErrNotExist) {
-		if err := place(s.File(b.SHA256)); err != nil {
-			return b, fmt.Errorf("keep the running build: %w", err)
-		}
+	return b
+}
+
+// place puts the executable of the build with sum in the store with put, unless it is there.
+func (s Store) place(sum string, put func(dst string) error) error {
+	if _, err := os.Stat(s.File(sum)); !errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	if err := writeJSON(s.File(b.SHA256)+".json", b); err != nil {
-		return b, fmt.Errorf("keep the running build: %w", err)
+	if err := put(s.File(sum)); err != nil {
+		return fmt.Errorf("keep the running build: %w", err)
 	}
-	return b, s.prune()
+	return nil
 }
 
 // Get returns the kept build with sum.

@@ -211,7 +211,13 @@ func TestAStagedCopyHasNoNameUntilKept(t *testing.T) {
 	if err := os.WriteFile(src, []byte("build two"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.KeepStaged(st, Build{Path: "/usr/sbin/nginx", Package: "nginx 1.22.1-9"})
+	if err := st.Describe(Build{Path: "/usr/sbin/nginx", Package: "nginx 1.22.1-9"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, s); len(got) != 0 {
+		t.Fatalf("store holds %v while a described copy is staged, want nothing named", got)
+	}
+	b, err := st.Keep()
 	if err != nil || b.SHA256 != sum {
 		t.Fatalf("KeepStaged = %+v, %v; want it kept as %s", b, err, sum)
 	}
@@ -226,8 +232,14 @@ func TestAStagedCopyHasNoNameUntilKept(t *testing.T) {
 	if st, err = s.Stage(filepath.Join(s.builds(), sum)); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.KeepStaged(st, Build{Path: "/usr/sbin/nginx"}); err != nil || b.Package != "nginx 1.22.1-9" {
+	if err := st.Describe(Build{Path: "/usr/sbin/nginx"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.Keep(); err != nil || b.Package != "nginx 1.22.1-9" {
 		t.Fatalf("kept again: %+v, %v; want the package kept", b, err)
+	}
+	if got, err := s.Get(sum); err != nil || got.Package != "nginx 1.22.1-9" || got.Path != "/usr/sbin/nginx" {
+		t.Fatalf("Get = %+v, %v; want the description staged", got, err)
 	}
 	if got := files(t, s); !slices.Equal(got, []string{sum, sum + ".json"}) {
 		t.Fatalf("store holds %v, want the build and its description once", got)

@@ -24,12 +24,25 @@ const (
 
 func (r *run) store() keep.Store { return keep.Store{Dir: cmp.Or(r.opts.StateDir, keep.DefaultDir)} }
 
-// stageKeep starts copying the build the old master runs into the store, beside the -T: keep
-// then only names the copy (keep.Staged), off the way to USR2, and a run that does not swap
-// leaves nothing behind.
-func (r *run) stageKeep() {
-	st, exe := r.store(), fmt.Sprintf("/proc/%d/exe", r.old.Pid)
-	r.staged = beside(func() (*keep.Staged, error) { return st.Stage(exe) })
+// stageKeep starts copying the build the old master runs, and writing its description, into the
+// store beside the -T: keep then only names them (keep.Staged), off the way to USR2, and a run
+// that does not swap leaves nothing behind. The description waits for the running build's
+// version and package, which the record after the -T waits for anyway.
+func (r *run) stageKeep(running func() (nginx.Binary, error), pkg func() (string, error)) {
+	st, exe, path := r.store(), fmt.Sprintf("/proc/%d/exe", r.old.Pid), r.old.Exe.Path
+	r.staged = beside(func() (*keep.Staged, error) {
+		s, err := st.Stage(exe)
+		if err != nil {
+			return nil, err
+		}
+		old, _ := running()
+		p, _ := pkg()
+		if err := s.Describe(keep.Build{Path: path, Version: old.Version, Package: p}); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	})
 }
 
 // dropStaged drops a staged copy a run did not keep.
@@ -47,15 +60,15 @@ func (r *run) dropStaged() {
 // the copy staged beside the -T, or copies now where none could be staged (no store yet, or no
 // O_TMPFILE on its file system).
 func (r *run) keepRunning() *Result {
-	b := keep.Build{Path: r.old.Exe.Path, Version: r.rec.info.Old.Version, Package: r.oldPackage}
 	st := r.store()
 	var kept keep.Build
 	staged, err := r.staged()
 	how := "copied while nginx -T ran"
 	if err == nil {
-		kept, err = st.KeepStaged(staged, b)
+		kept, err = staged.Keep()
 	} else {
 		how = fmt.Sprintf("copied before USR2: %v", err)
+		b := keep.Build{Path: r.old.Exe.Path, Version: r.rec.info.Old.Version, Package: r.oldPackage}
 		kept, err = st.Keep(fmt.Sprintf("/proc/%d/exe", r.old.Pid), b)
 	}
 	if err != nil {

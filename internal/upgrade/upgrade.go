@@ -309,7 +309,7 @@ func (r *run) preflight(ctx context.Context) *Result {
 	pkg := beside(func() (string, error) { return runningPackage(ctx, r.old.Exe), nil })
 	r.rec.fillLater(func() { r.oldPackage, _ = pkg() })
 	footprint := r.oldFootprint()
-	r.stageKeep()
+	r.stageKeep(running, pkg)
 	tested := time.Now()
 	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
 	took := time.Since(tested)

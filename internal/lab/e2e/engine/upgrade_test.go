@@ -54,6 +54,9 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 	if got, err := keep.HashFile(filepath.Join(builds, sum)); err != nil || got != sum {
 		t.Errorf("kept build %s: sha256 %s, %v; want the old build's", sum, got, err)
 	}
+	if kept, err := (keep.Store{Dir: stateDir(t)}).Get(sum); err != nil || !strings.HasPrefix(kept.Version, "nginx/") || kept.Path != n.Binary {
+		t.Errorf("kept build's description %+v, %v; want the old build's path %s and its version", kept, err, n.Binary)
+	}
 }
 
 func TestUpgradeWithNothingNewSignalsNothing(t *testing.T) {

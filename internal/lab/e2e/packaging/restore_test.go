@@ -114,7 +114,8 @@ func rolledBackFromBrokenPackage(t *testing.T, box *testbed.Box) {
 		t.Fatalf("MainPID %d, want the old master %d", master, before.MainPID)
 	}
 	labtest.MustContain(t, "apt's output", out,
-		"keep ", // the step that kept the running build
+		"keep ", // the step that kept the running build, copied while -T ran: the package made the store
+		"(copied while nginx -T ran)",
 		"a restart would start it: run nginx-upgradectl restore")
 	rec := lastOutcome(t, box)
 	kept := box.Sh("stat -c '%a %U' /var/lib/nginx-upgrade /var/lib/nginx-upgrade/builds; cat /var/lib/nginx-upgrade/builds/*.json")

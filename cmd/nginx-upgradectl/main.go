@@ -115,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer, openSink sinkOpener) int {
 		ev := upgrade.Event{Step: upgrade.StepOutcome, Result: string(upgrade.Refused), Err: err,
 			Message: fmt.Sprintf("refused, nothing signalled: %v", err)}
 		opts.OnEvent(ev)
-		res = &upgrade.Result{Outcome: upgrade.Refused, Err: err, Events: []upgrade.Event{ev}}
+		res = &upgrade.Result{Outcome: upgrade.Refused, Err: err, Started: time.Now(), Events: []upgrade.Event{ev}}
 	case cmd == "upgrade":
 		res = upgrade.Upgrade(ctx, opts)
 	case cmd == "commit":
@@ -339,10 +339,11 @@ func writeJSON(w io.Writer, cmd, upgradeID string, code int, res *upgrade.Result
 		ExitCode   int             `json:"exit_code"`
 		Error      string          `json:"error,omitempty"`
 		Message    string          `json:"message"`
+		Started    time.Time       `json:"started"` // the steps' elapsed_ms count from it
 		DurationMS int64           `json:"duration_ms"`
 		upgrade.Info
 		Steps []jsonStep `json:"steps"`
-	}{Command: cmd, UpgradeID: upgradeID, Outcome: res.Outcome, ExitCode: code, DurationMS: res.Duration.Milliseconds(), Info: res.Info}
+	}{Command: cmd, UpgradeID: upgradeID, Outcome: res.Outcome, ExitCode: code, DurationMS: res.Duration.Milliseconds(), Started: res.Started, Info: res.Info}
 	if res.Err != nil {
 		out.Error = res.Err.Error()
 	}

@@ -93,15 +93,16 @@ func (r result) String() string {
 
 // runJSON is the documented result of upgrade, commit, rollback and reload with --json.
 type runJSON struct {
-	Command      string `json:"command"`
-	UpgradeID    string `json:"upgrade_id"`
-	Outcome      string `json:"outcome"`
-	ExitCode     int    `json:"exit_code"`
-	Error        string `json:"error"`
-	Message      string `json:"message"`
-	DurationMS   int64  `json:"duration_ms"`
-	OldMasterPID int    `json:"old_master_pid"`
-	NewMasterPID int    `json:"new_master_pid"`
+	Command      string    `json:"command"`
+	UpgradeID    string    `json:"upgrade_id"`
+	Outcome      string    `json:"outcome"`
+	ExitCode     int       `json:"exit_code"`
+	Error        string    `json:"error"`
+	Message      string    `json:"message"`
+	Started      time.Time `json:"started"`
+	DurationMS   int64     `json:"duration_ms"`
+	OldMasterPID int       `json:"old_master_pid"`
+	NewMasterPID int       `json:"new_master_pid"`
 	// Why the run swaps (binary, modules, libraries) and the replaced files, once preflight knows.
 	Reasons       []string `json:"reasons"`
 	ReplacedPaths []string `json:"replaced_paths"`
@@ -155,7 +156,10 @@ func checkRefusedJSON(t *testing.T, cmd string, r result) runJSON {
 	t.Helper()
 	var got runJSON
 	keys := decodeStrict(t, r.stdout, &got)
-	requireKeys(t, keys, "command", "upgrade_id", "outcome", "exit_code", "error", "message", "duration_ms", "old_binary", "new_binary", "steps")
+	requireKeys(t, keys, "command", "upgrade_id", "outcome", "exit_code", "error", "message", "started", "duration_ms", "old_binary", "new_binary", "steps")
+	if age := time.Since(got.Started); age < 0 || age > time.Minute {
+		t.Errorf("started %v, want the run's start, just now", got.Started)
+	}
 	if got.Command != cmd || got.Outcome != string(upgrade.Refused) || got.ExitCode != exitRefused || got.ExitCode != r.code {
 		t.Errorf("command %q outcome %q exit_code %d (exit %d), want %q %q %d", got.Command, got.Outcome, got.ExitCode, r.code, cmd, upgrade.Refused, exitRefused)
 	}
@@ -701,7 +705,7 @@ func TestJSONResultCarriesTheExitCode(t *testing.T) {
 			writeJSON(&b, "upgrade", "5d1c0f3e9a8b47c6b2e1d0f9a8b7c6d5", code, res)
 			var got runJSON
 			keys := decodeStrict(t, b.String(), &got)
-			requireKeys(t, keys, "command", "upgrade_id", "outcome", "exit_code", "message", "duration_ms",
+			requireKeys(t, keys, "command", "upgrade_id", "outcome", "exit_code", "message", "started", "duration_ms",
 				"old_master_pid", "new_master_pid", "old_binary", "new_binary", "steps")
 			if _, ok := keys["error"]; ok {
 				t.Errorf("error present without one: %s", keys["error"])

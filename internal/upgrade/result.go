@@ -81,6 +81,7 @@ type Result struct {
 	Outcome  Outcome
 	Err      error
 	Info     Info
+	Started  time.Time // when the run began: the events' Elapsed counts from it
 	Duration time.Duration
 	Events   []Event
 }
@@ -145,7 +146,7 @@ func beside[T any](f func() (T, error)) func() (T, error) {
 func (r *recorder) finish(o Outcome, err error, format string, args ...any) *Result {
 	r.stepFrom = r.start
 	r.record(StepOutcome, string(o), err, format, args...)
-	return &Result{Outcome: o, Err: err, Info: r.info, Duration: time.Since(r.start), Events: r.events}
+	return &Result{Outcome: o, Err: err, Info: r.info, Started: r.start, Duration: time.Since(r.start), Events: r.events}
 }
 
 // isTimeout reports whether err is a deadline or cancellation rather than a failed check.

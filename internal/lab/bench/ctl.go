@@ -34,7 +34,18 @@ type ctlReport struct {
 	ExitCode   int       `json:"exit_code"`
 	Message    string    `json:"message"`
 	DurationMS int64     `json:"duration_ms"`
+	Started    time.Time `json:"started"` // the steps' elapsed_ms count from it
 	Steps      []ctlStep `json:"steps"`
+}
+
+// since is when the helper's step times start: its run's start, which it reports, or, from a
+// helper that does not, exec (earlier by the process's start-up: then every mark is early by
+// that, and the overhead short by it).
+func (rep ctlReport) since(exec time.Time) time.Time {
+	if rep.Started.IsZero() {
+		return exec
+	}
+	return rep.Started
 }
 
 type ctlStep struct {
@@ -67,9 +78,11 @@ func (c Ctl) Swap(ctx context.Context, env Env) (Outcome, error) {
 	if rep == nil {
 		return out.Outcome, err
 	}
-	// The helper times its steps from its own start; the process started at most a few
-	// milliseconds after out.start (fork, exec, Go runtime start-up), so marks may lag by that.
-	out.Marks = ctlMarks(*rep, env.Clock(out.start))
+	// The helper times its steps from its run's start, which comes after the exec at out.start
+	// by the process's start-up (fork, exec, the Go runtime: 10-20 ms here): counted from its
+	// report's start, the marks are where the signals were sent, and that start-up is part of
+	// the helper's overhead.
+	out.Marks = ctlMarks(*rep, env.Clock(rep.since(out.start)))
 	out.Preflight = ctlPreflight(*rep)
 	return out.Outcome, err
 }

@@ -28,6 +28,17 @@ func TestCtlMarks(t *testing.T) {
 	}
 }
 
+func TestCtlStepsCountFromTheRunsStart(t *testing.T) {
+	exec := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	if got := (ctlReport{}).since(exec); !got.Equal(exec) {
+		t.Errorf("without a start in the report: %v, want the exec at %v", got, exec)
+	}
+	started := exec.Add(17 * time.Millisecond)
+	if got := (ctlReport{Started: started}).since(exec); !got.Equal(started) {
+		t.Errorf("with a start in the report: %v, want it, %v", got, started)
+	}
+}
+
 func TestCtlPreflight(t *testing.T) {
 	rep := ctlReport{Steps: []ctlStep{
 		{Step: "find_master", Result: "ok", ElapsedMS: 2},

@@ -151,19 +151,13 @@ func (s Store) unnamed() (*os.File, error) {
 // unnamed file of its own, synced (see Keep for what keeping a build kept before keeps).
 func (st *Staged) Describe(b Build) error {
 	b = st.store.describe(st.b.SHA256, b)
-	data, err := json.MarshalIndent(b, "", "  ")
-	if err != nil {
-		return err
-	}
 	f, err := st.store.unnamed()
-	if err != nil {
-		return fmt.Errorf("stage the running build's description: %w", err)
+	if err == nil {
+		if err = writeSynced(f, b); err != nil {
+			f.Close()
+		}
 	}
-	if _, err = f.Write(append(data, '\n')); err == nil {
-		err = f.Sync()
-	}
 	if err != nil {
-		f.Close()
 		return fmt.Errorf("stage the running build's description: %w", err)
 	}
 	st.desc, st.b = f, b
@@ -215,7 +209,7 @@ func linkUnnamed(f *os.File, dst string) error {
 func copyInto(dst *os.File, src string) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return "", fmt.Errorf("read the running build %s: %w", src, err)
+		return "", err
 	}
 	defer in.Close()
 	h := sha256.New()
@@ -303,19 +297,12 @@ func (s Store) prune() error {
 // writeJSON writes v to path through a temporary file renamed into place, so a reader sees the
 // old content or the new, never a part.
 func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
+	err = writeSynced(tmp, v)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -326,6 +313,18 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeSynced writes v to f as indented JSON and syncs f.
+func writeSynced(f *os.File, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // HashFile returns the sha256 of the file at path, hex-encoded.

@@ -164,6 +164,9 @@ func (st *Staged) Describe(b Build) error {
 	return nil
 }
 
+// SHA256 is the staged copy's sha256, taken while it was copied.
+func (st *Staged) SHA256() string { return st.b.SHA256 }
+
 // Close drops what was staged and not kept; after Keep it does nothing.
 func (st *Staged) Close() error {
 	if st.desc != nil {

@@ -211,6 +211,9 @@ func TestAStagedCopyHasNoNameUntilKept(t *testing.T) {
 	if err := os.WriteFile(src, []byte("build two"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if got := st.SHA256(); got != sum {
+		t.Fatalf("staged SHA256 = %s, want %s, the sum of the content copied (the record takes it)", got, sum)
+	}
 	if err := st.Describe(Build{Path: "/usr/sbin/nginx", Package: "nginx 1.22.1-9"}); err != nil {
 		t.Fatal(err)
 	}

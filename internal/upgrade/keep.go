@@ -28,21 +28,31 @@ func (r *run) store() keep.Store { return keep.Store{Dir: cmp.Or(r.opts.StateDir
 // store beside the -T: keep then only names them (keep.Staged), off the way to USR2, and a run
 // that does not swap leaves nothing behind. The description waits for the running build's
 // version and package, which the record after the -T waits for anyway.
-func (r *run) stageKeep(running func() (nginx.Binary, error), pkg func() (string, error)) {
-	st, exe, path := r.store(), fmt.Sprintf("/proc/%d/exe", r.old.Pid), r.old.Exe.Path
+func (r *run) stageKeep() {
+	st, exe := r.store(), fmt.Sprintf("/proc/%d/exe", r.old.Pid)
 	r.staged = beside(func() (*keep.Staged, error) {
 		s, err := st.Stage(exe)
 		if err != nil {
 			return nil, err
 		}
-		old, _ := running()
-		p, _ := pkg()
-		if err := s.Describe(keep.Build{Path: path, Version: old.Version, Package: p}); err != nil {
+		if err := s.Describe(r.oldBuild()); err != nil {
 			s.Close()
 			return nil, err
 		}
 		return s, nil
 	})
+}
+
+// runningSum is the sha256 of the build the old master runs: the staged copy's, which read the
+// build once already, or hashed now where none was staged.
+func (r *run) runningSum() string {
+	if r.staged != nil {
+		if s, err := r.staged(); err == nil {
+			return s.SHA256()
+		}
+	}
+	sum, _ := keep.HashFile(fmt.Sprintf("/proc/%d/exe", r.old.Pid))
+	return sum
 }
 
 // dropStaged drops a staged copy a run did not keep.
@@ -68,8 +78,7 @@ func (r *run) keepRunning() *Result {
 		kept, err = staged.Keep()
 	} else {
 		how = fmt.Sprintf("copied before USR2: %v", err)
-		b := keep.Build{Path: r.old.Exe.Path, Version: r.rec.info.Old.Version, Package: r.oldPackage}
-		kept, err = st.Keep(fmt.Sprintf("/proc/%d/exe", r.old.Pid), b)
+		kept, err = st.Keep(fmt.Sprintf("/proc/%d/exe", r.old.Pid), r.oldBuild())
 	}
 	if err != nil {
 		return r.rec.finish(Refused, err, "refused, nothing signalled: %v; a swap first keeps the running build, which restore puts back after a rollback: free space in %s (or pass --state-dir)", err, st.Dir)

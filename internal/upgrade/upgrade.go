@@ -106,7 +106,7 @@ type run struct {
 	nm         nginx.Proc                   // the new master
 	newWorkers []nginx.Proc                 // its workers, as first seen settled
 	staleAfter []string                     // code files the new master and its workers map that were replaced during the run
-	oldPackage string                       // the dpkg package and version of the old master's binary, "" if none
+	oldBuild   func() keep.Build            // the old master's build as keep describes it; waits for the checks beside the -T
 	staged     func() (*keep.Staged, error) // the old master's build, copied into the store beside the -T
 
 	waitUntil       time.Time     // the end of Options.Wait
@@ -267,12 +267,12 @@ func (r *run) preflight(ctx context.Context) *Result {
 			return r.rec.finish(Refused, err, "refused: %v; install the new build at %s", err, path)
 		}
 	}
-	// The running build's hash and `-v` only complete the record: they run beside the checks
-	// below, off the swap's path (on a 2-core host under load, two nginx execs take ~100 ms).
-	running := beside(func() (nginx.Binary, error) { return nginx.RunningBinary(ctx, r.old.Pid) })
+	// The running build's `-v` only completes the record and the keep: it runs beside the checks
+	// below, off the swap's path (on a 2-core host under load, an nginx exec takes ~50 ms).
+	oldVersion := beside(func() (string, error) { return nginx.Version(ctx, fmt.Sprintf("/proc/%d/exe", r.old.Pid)) })
 	r.rec.fillLater(func() {
-		if old, err := running(); err == nil {
-			r.rec.info.Old = BinaryInfo{Path: r.old.Exe.Path, Version: old.Version, SHA256: old.SHA256}
+		if v, err := oldVersion(); err == nil {
+			r.rec.info.Old = BinaryInfo{Path: r.old.Exe.Path, Version: v, SHA256: r.runningSum()}
 		}
 	})
 	if _, err := nginx.StatBinary(path); err != nil {
@@ -307,9 +307,13 @@ func (r *run) preflight(ctx context.Context) *Result {
 	// the -T too: dpkg-query -S reads every package's file list (0.3 s on a host of 900
 	// packages). Not for a run with nothing to do, which needs no keep.
 	pkg := beside(func() (string, error) { return runningPackage(ctx, r.old.Exe), nil })
-	r.rec.fillLater(func() { r.oldPackage, _ = pkg() })
+	r.oldBuild = func() keep.Build {
+		v, _ := oldVersion()
+		p, _ := pkg()
+		return keep.Build{Path: r.old.Exe.Path, Version: v, Package: p}
+	}
 	footprint := r.oldFootprint()
-	r.stageKeep(running, pkg)
+	r.stageKeep()
 	tested := time.Now()
 	cfg, err := nginx.TestConfig(ctx, path, r.old.Args)
 	took := time.Since(tested)

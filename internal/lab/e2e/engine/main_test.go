@@ -38,14 +38,15 @@ type ctlResult struct {
 	stdout string
 	stderr string
 	json   struct {
-		UpgradeID    string          `json:"upgrade_id"`
-		Outcome      upgrade.Outcome `json:"outcome"`
-		Error        string          `json:"error"`
-		OldMasterPID int             `json:"old_master_pid"`
-		NewMasterPID int             `json:"new_master_pid"`
-		Reasons      []string        `json:"reasons"`
-		Replaced     []string        `json:"replaced_paths"`
-		Steps        []jsonStep      `json:"steps"`
+		UpgradeID    string             `json:"upgrade_id"`
+		Outcome      upgrade.Outcome    `json:"outcome"`
+		Error        string             `json:"error"`
+		OldMasterPID int                `json:"old_master_pid"`
+		NewMasterPID int                `json:"new_master_pid"`
+		Reasons      []string           `json:"reasons"`
+		Replaced     []string           `json:"replaced_paths"`
+		OldBinary    upgrade.BinaryInfo `json:"old_binary"`
+		Steps        []jsonStep         `json:"steps"`
 	}
 }
 

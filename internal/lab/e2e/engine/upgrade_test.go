@@ -51,6 +51,9 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 	if msg := r.stepOf(t, upgrade.StepKeep, "ok").Message; !strings.Contains(msg, "copied while nginx -T ran") {
 		t.Errorf("keep: %q, want the copy made while nginx -T ran", msg)
 	}
+	if got := r.json.OldBinary; got.SHA256 != sum || !strings.HasPrefix(got.Version, "nginx/") {
+		t.Errorf("old_binary %+v, want sha256 %s and a version", got, sum)
+	}
 	if got, err := keep.HashFile(filepath.Join(builds, sum)); err != nil || got != sum {
 		t.Errorf("kept build %s: sha256 %s, %v; want the old build's", sum, got, err)
 	}
@@ -68,6 +71,9 @@ func TestUpgradeWithNothingNewSignalsNothing(t *testing.T) {
 
 	if r.code != 0 || r.json.Outcome != upgrade.Noop {
 		t.Fatalf("exit %d outcome %s, want 0 noop", r.code, r.json.Outcome)
+	}
+	if sum, err := keep.HashFile(b.Old); err != nil || r.json.OldBinary.SHA256 != sum {
+		t.Errorf("old_binary %+v, want sha256 %s (%v)", r.json.OldBinary, sum, err)
 	}
 	servingAlone(t, n, old, b.Old)
 }

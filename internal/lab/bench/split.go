@@ -1,7 +1,5 @@
 package bench
 
-import "strconv"
-
 // Split shares count out over parts as evenly as can be, the larger shares first.
 func Split(count, parts int) []int {
 	shares := make([]int, parts)
@@ -12,13 +10,4 @@ func Split(count, parts int) []int {
 		}
 	}
 	return shares
-}
-
-// itoas formats each of ns in decimal.
-func itoas(ns []int) []string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = strconv.Itoa(n)
-	}
-	return s
 }

@@ -120,16 +120,15 @@ func runAxes(ctx context.Context, bed bench.Bed, ctl bench.Ctl, o options, axes 
 			points = append(points, axisPoint{point: report.Point{Axis: "growth", Name: fmt.Sprintf("workers=%d", w)},
 				methods: []bench.Method{soak0}, reps: o.reps, workers: w, bed: short})
 		}
-		// One run each: they take the longest to set up (connections, processes).
 		// Each nginx worker holds a descriptor per connection it serves, up to RLIMIT_NOFILE:
 		// beyond what one worker holds, more workers share the connections (see IdleWorkers).
 		for _, n := range []int{10000, 50000} {
 			points = append(points, axisPoint{point: report.Point{Axis: "growth", Name: fmt.Sprintf("idle=%d", n), Idle: n},
-				methods: []bench.Method{soak0}, reps: 1, workers: bench.IdleWorkers(n, bed.Nofile, 2), bed: short})
+				methods: []bench.Method{soak0}, reps: o.reps, workers: bench.IdleWorkers(n, bed.Nofile, 2), bed: short})
 		}
 		for _, n := range []int{3000, 30000} {
 			points = append(points, axisPoint{point: report.Point{Axis: "growth", Name: fmt.Sprintf("sleepers=%d", n), Sleepers: n},
-				methods: []bench.Method{soak0}, reps: 1, workers: 2, bed: short})
+				methods: []bench.Method{soak0}, reps: o.reps, workers: 2, bed: short})
 		}
 	}
 

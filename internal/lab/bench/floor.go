@@ -19,10 +19,11 @@ func coldStarts(ctx context.Context, n *testbed.Nginx, workers, tries int) ([]fl
 	var times []float64
 	for range tries {
 		d, err := coldStart(ctx, n, workers)
-		n.Stop()
 		if err != nil {
+			n.Stop() // a start that failed may have left a master its pid file does not name
 			return times, err
 		}
+		n.StopNamed()
 		times = append(times, report.Millis(d))
 	}
 	return times, nil

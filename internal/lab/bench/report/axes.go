@@ -226,7 +226,7 @@ func (a *Axes) markdown() string {
 			"across the swap by idle holders, processes of the bench's own of at most 15,000 connections each (each connection is a descriptor, " +
 			"and RLIMIT_NOFILE cannot be raised past its hard limit here); nginx's worker_connections and worker_rlimit_nofile are raised to the bench's open-file limit, " +
 			"and where one worker cannot hold them all beside the load, more workers share them through `listen ... reuseport`. " +
-			"Unrelated processes are children of two perl forkers that sleep 600 s, in a process group of their own, started before the run and reaped after it.\n\n")
+			"Unrelated processes are sleepers, processes of their own made by clone(CLONE_VM) (a fork costs this VM milliseconds) that only sleep, in a process group of their own, started before the run and reaped after it.\n\n")
 		cells := [][]string{{"point", "workers", "runs ok", "failed", "helper wall ms", "new serving ms", "helper CPU ms own / with children", "helper RSS MiB", "p99 swap ×steady"}}
 		for _, r := range a.Growth {
 			cells = append(cells, []string{r.Point.Name, fmt.Sprint(r.Workers), fmt.Sprintf("%d/%d", r.Took, r.Runs), failedText(r.Row),

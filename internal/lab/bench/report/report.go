@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -244,12 +245,16 @@ func failureKinds(runs []Run) string {
 		if b.Len() == 0 {
 			b.WriteString("\n## What failed\n\n")
 		}
-		fmt.Fprintf(&b, "- `%s` run %d, workers=%d:", r.Method, r.Rep, r.Workers)
+		at := ""
+		if r.Point != nil {
+			at = " at " + r.Point.Name
+		}
+		fmt.Fprintf(&b, "- `%s`%s, run %d (%d workers):", r.Method, at, r.Rep, r.Workers)
 		if len(r.StreamErrors) > 0 {
-			fmt.Fprintf(&b, " stream %v;", r.StreamErrors)
+			fmt.Fprintf(&b, " stream %s;", kindCounts(r.StreamErrors))
 		}
 		if len(r.WrkErrors) > 0 || r.WrkError != "" {
-			fmt.Fprintf(&b, " wrk %v %s;", r.WrkErrors, r.WrkError)
+			fmt.Fprintf(&b, " wrk %s;", strings.TrimSpace(kindCounts(r.WrkErrors)+" "+r.WrkError))
 		}
 		for _, e := range r.DownloadErrors {
 			fmt.Fprintf(&b, " download %s;", e)
@@ -263,6 +268,15 @@ func failureKinds(runs []Run) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// kindCounts lists failure kinds and their counts, by kind: "reset 2, timeout 1".
+func kindCounts(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // axesFloor says that the axes' runs measure the floor once.

@@ -144,3 +144,15 @@ func TestMarkdownDescribesOnlyTheRunsItHas(t *testing.T) {
 		}
 	}
 }
+
+func TestWhatFailedNamesThePointAndCountsByKind(t *testing.T) {
+	runs := []Run{
+		{Method: "ctl-soak0s", Rep: 1, Workers: 2, Took: true},
+		{Method: "ctl-soak0s", Rep: 2, Workers: 5, Took: true, Point: &Point{Axis: "growth", Name: "idle=50000"},
+			StreamFailed: 1, StreamErrors: map[string]int{"timeout": 1}, WrkFailed: 3, WrkErrors: map[string]int{"timeout": 2, "read": 1}},
+	}
+	want := "\n## What failed\n\n- `ctl-soak0s` at idle=50000, run 2 (5 workers): stream timeout 1; wrk read 1, timeout 2;\n"
+	if got := failureKinds(runs); got != want {
+		t.Errorf("failureKinds =\n%q\nwant\n%q", got, want)
+	}
+}

@@ -267,6 +267,9 @@ func failureKinds(runs []Run) string {
 		}
 		b.WriteString("\n")
 	}
+	if b.Len() > 0 {
+		b.WriteString("\n") // a list ends before what follows
+	}
 	return b.String()
 }
 

@@ -151,7 +151,7 @@ func TestWhatFailedNamesThePointAndCountsByKind(t *testing.T) {
 		{Method: "ctl-soak0s", Rep: 2, Workers: 5, Took: true, Point: &Point{Axis: "growth", Name: "idle=50000"},
 			StreamFailed: 1, StreamErrors: map[string]int{"timeout": 1}, WrkFailed: 3, WrkErrors: map[string]int{"timeout": 2, "read": 1}},
 	}
-	want := "\n## What failed\n\n- `ctl-soak0s` at idle=50000, run 2 (5 workers): stream timeout 1; wrk read 1, timeout 2;\n"
+	want := "\n## What failed\n\n- `ctl-soak0s` at idle=50000, run 2 (5 workers): stream timeout 1; wrk read 1, timeout 2;\n\n"
 	if got := failureKinds(runs); got != want {
 		t.Errorf("failureKinds =\n%q\nwant\n%q", got, want)
 	}

@@ -41,7 +41,7 @@ func TestSleepersStartAllAndStopReapsThem(t *testing.T) {
 	pgid := s.cmd.Process.Pid
 	if n := inGroup(t, pgid); n != 41+1 {
 		s.Stop()
-		t.Fatalf("%d processes in the sleepers' group; want 41 and the perl that forked them", n)
+		t.Fatalf("%d processes in the sleepers' group; want 41 and the program that cloned them", n)
 	}
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)

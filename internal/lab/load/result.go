@@ -104,9 +104,14 @@ func (r StreamResult) String() string {
 	if len(r.Errors) == 0 {
 		return s
 	}
-	var errs []string
-	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
-		errs = append(errs, fmt.Sprintf("%s %d", k, r.Errors[k]))
+	return s + " errors: " + ErrorCounts(r.Errors)
+}
+
+// ErrorCounts lists failure kinds and their counts, sorted by kind: "reset 2, timeout 1".
+func ErrorCounts(m map[string]int) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
-	return s + " errors: " + strings.Join(errs, ", ")
+	return strings.Join(parts, ", ")
 }

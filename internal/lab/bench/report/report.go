@@ -4,12 +4,13 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/load"
 )
 
 // Report is everything one bench invocation measured; it is written as results.json.
@@ -251,10 +252,10 @@ func failureKinds(runs []Run) string {
 		}
 		fmt.Fprintf(&b, "- `%s`%s, run %d (%d workers):", r.Method, at, r.Rep, r.Workers)
 		if len(r.StreamErrors) > 0 {
-			fmt.Fprintf(&b, " stream %s;", kindCounts(r.StreamErrors))
+			fmt.Fprintf(&b, " stream %s;", load.ErrorCounts(r.StreamErrors))
 		}
 		if len(r.WrkErrors) > 0 || r.WrkError != "" {
-			fmt.Fprintf(&b, " wrk %s;", strings.TrimSpace(kindCounts(r.WrkErrors)+" "+r.WrkError))
+			fmt.Fprintf(&b, " wrk %s;", strings.TrimSpace(load.ErrorCounts(r.WrkErrors)+" "+r.WrkError))
 		}
 		for _, e := range r.DownloadErrors {
 			fmt.Fprintf(&b, " download %s;", e)
@@ -271,15 +272,6 @@ func failureKinds(runs []Run) string {
 		b.WriteString("\n") // a list ends before what follows
 	}
 	return b.String()
-}
-
-// kindCounts lists failure kinds and their counts, by kind: "reset 2, timeout 1".
-func kindCounts(m map[string]int) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // axesFloor says that the axes' runs measure the floor once.

@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,17 +13,7 @@ import (
 
 // prefixProcesses counts the processes whose command line names dir, nginx's prefix.
 func prefixProcesses(t *testing.T, dir string) int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), dir) {
-			n++
-		}
-	}
-	return n
+	return countProcesses(t, "cmdline", func(cmdline string) bool { return strings.Contains(cmdline, dir) })
 }
 
 // The floor's cold starts stop each nginx they start, master and workers, by its pid file alone.

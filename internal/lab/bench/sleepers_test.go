@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,26 +10,12 @@ import (
 
 // inGroup counts the processes of process group pgid, zombies too.
 func inGroup(t *testing.T, pgid int) int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
+	return countProcesses(t, "stat", func(stat string) bool {
 		// Fields after the command's closing parenthesis: state, ppid, pgrp.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
-			n++
-		}
-	}
-	return n
+		f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+		g, _ := strconv.Atoi(f[2])
+		return g == pgid
+	})
 }
 
 func TestSleepersStartAllAndStopReapsThem(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nginx-upgrade/nginx-upgrade/internal/keep"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
 // failedOnDisk records a failed swap of a binary in the env's directory and returns the state
@@ -23,7 +24,7 @@ func (e *env) failedOnDisk() (stateDir, binary string) {
 	if err := os.WriteFile(binary, []byte("the build that failed"), 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	sum, err := keep.HashFile(binary)
+	sum, err := nginx.HashFile(binary)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestStatusNamesARestoreWithoutTheDanger(t *testing.T) {
 	if err := os.WriteFile(binary, []byte("the build that served"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f.KeptSHA256, _ = keep.HashFile(binary)
+	f.KeptSHA256, _ = nginx.HashFile(binary)
 	f.Restored = &keep.Restored{Time: time.Now(), DivertedTo: binary + keep.FailedSuffix}
 	if err := st.RecordFailed(*f); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
 // FailedSwap records that the binary at Path failed a swap and was rolled back from: the master
@@ -85,7 +87,7 @@ func (s Store) Restore(ctx context.Context) (*FailedSwap, error) {
 	case f == nil:
 		return nil, fmt.Errorf("%w: no swap failed (no record in %s)", ErrNothingToRestore, s.failedFile())
 	}
-	if sum, err := HashFile(f.Path); err != nil || sum != f.FailedSHA256 {
+	if sum, err := nginx.HashFile(f.Path); err != nil || sum != f.FailedSHA256 {
 		what := "another build"
 		if f.Restored != nil && sum == f.KeptSHA256 {
 			what = fmt.Sprintf("the kept build already (restored at %s)", f.Restored.Time.Format(time.RFC3339))

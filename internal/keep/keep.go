@@ -329,17 +329,3 @@ func writeSynced(f *os.File, v any) error {
 	}
 	return f.Sync()
 }
-
-// HashFile returns the sha256 of the file at path, hex-encoded.
-func HashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}

@@ -85,6 +85,12 @@ func HashBinary(path string) (Binary, error) {
 	return b, nil
 }
 
+// HashFile returns the sha256 of the file at path, hex-encoded.
+func HashFile(path string) (string, error) {
+	sum, _, err := hashFile(path)
+	return sum, err
+}
+
 // hashFile hashes the file at path and says which file it hashed.
 func hashFile(path string) (sum string, fi os.FileInfo, err error) {
 	f, err := os.Open(path)

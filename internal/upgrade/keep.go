@@ -51,7 +51,7 @@ func (r *run) runningSum() string {
 			return s.SHA256()
 		}
 	}
-	sum, _ := keep.HashFile(fmt.Sprintf("/proc/%d/exe", r.old.Pid))
+	sum, _ := nginx.HashFile(fmt.Sprintf("/proc/%d/exe", r.old.Pid))
 	return sum
 }
 

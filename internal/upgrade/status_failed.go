@@ -35,10 +35,10 @@ func (st *Status) AddFailedSwap(dir string) {
 	if f == nil {
 		return
 	}
-	sum, _ := keep.HashFile(f.Path)
+	sum, _ := nginx.HashFile(f.Path)
 	running := ""
 	if m := st.current(); m != nil {
-		running, _ = keep.HashFile(fmt.Sprintf("/proc/%d/exe", m.Pid))
+		running, _ = nginx.HashFile(fmt.Sprintf("/proc/%d/exe", m.Pid))
 	}
 	switch {
 	case sum == f.FailedSHA256 && running == sum:

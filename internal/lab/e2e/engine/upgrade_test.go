@@ -44,7 +44,7 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 	}
 	servingAlone(t, n, r.json.NewMasterPID, b.New)
 	// The store existed (as the package makes it): the running build was copied beside the -T.
-	sum, err := keep.HashFile(b.Old)
+	sum, err := nginx.HashFile(b.Old)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 	if got := r.json.OldBinary; got.SHA256 != sum || !strings.HasPrefix(got.Version, "nginx/") {
 		t.Errorf("old_binary %+v, want sha256 %s and a version", got, sum)
 	}
-	if got, err := keep.HashFile(filepath.Join(builds, sum)); err != nil || got != sum {
+	if got, err := nginx.HashFile(filepath.Join(builds, sum)); err != nil || got != sum {
 		t.Errorf("kept build %s: sha256 %s, %v; want the old build's", sum, got, err)
 	}
 	if kept, err := (keep.Store{Dir: stateDir(t)}).Get(sum); err != nil || !strings.HasPrefix(kept.Version, "nginx/") || kept.Path != n.Binary {
@@ -72,7 +72,7 @@ func TestUpgradeWithNothingNewSignalsNothing(t *testing.T) {
 	if r.code != 0 || r.json.Outcome != upgrade.Noop {
 		t.Fatalf("exit %d outcome %s, want 0 noop", r.code, r.json.Outcome)
 	}
-	if sum, err := keep.HashFile(b.Old); err != nil || r.json.OldBinary.SHA256 != sum {
+	if sum, err := nginx.HashFile(b.Old); err != nil || r.json.OldBinary.SHA256 != sum {
 		t.Errorf("old_binary %+v, want sha256 %s (%v)", r.json.OldBinary, sum, err)
 	}
 	servingAlone(t, n, old, b.Old)

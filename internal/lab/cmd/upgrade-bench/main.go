@@ -316,13 +316,22 @@ func command() string {
 	return "go run ./internal/lab/cmd/upgrade-bench " + strings.Join(os.Args[1:], " ")
 }
 
-// revision names the source tree (read-only git; "unknown" outside a checkout).
+// revision names the code the bench ran ("unknown" outside a checkout): git describe, with
+// "-dirty" when a tracked file other than documentation differs from it. Results and the README
+// are documentation: an axis run just before (config, then tls) or a README being written does
+// not change what is measured.
 func revision(ctx context.Context) string {
-	out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output()
+	out, err := exec.CommandContext(ctx, "git", "describe", "--always").Output()
 	if err != nil {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(out))
+	rev := strings.TrimSpace(string(out))
+	changed, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no",
+		"--", ":/", ":(top,exclude)docs", ":(top,exclude)*.md").Output()
+	if err != nil || len(changed) > 0 {
+		return rev + "-dirty"
+	}
+	return rev
 }
 
 // describeCtl names the helper binary by its path and hash.

@@ -10,10 +10,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,6 +25,7 @@ import (
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/bench/report"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/nspawn"
 	"github.com/nginx-upgrade/nginx-upgrade/internal/lab/testbed"
+	"github.com/nginx-upgrade/nginx-upgrade/internal/nginx"
 )
 
 type options struct {
@@ -336,16 +335,11 @@ func revision(ctx context.Context) string {
 
 // describeCtl names the helper binary by its path and hash.
 func describeCtl(given, abs string) string {
-	f, err := os.Open(abs)
+	sum, err := nginx.HashFile(abs)
 	if err != nil {
 		return given
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return given
-	}
-	return fmt.Sprintf("%s (sha256 %.12x)", given, h.Sum(nil))
+	return fmt.Sprintf("%s (sha256 %.12s)", given, sum)
 }
 
 func errSuffix(e string) string {

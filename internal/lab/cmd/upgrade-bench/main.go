@@ -339,7 +339,7 @@ func describeCtl(given, abs string) string {
 	if err != nil {
 		return given
 	}
-	return fmt.Sprintf("%s (sha256 %.12s)", given, sum)
+	return fmt.Sprintf("%s (sha256 %.24s)", given, sum)
 }
 
 func errSuffix(e string) string {

@@ -52,3 +52,18 @@ func TestRevisionIsDirtyOnlyWhenCodeDiffers(t *testing.T) {
 		t.Errorf("with code changed: revision = %q, want %q", got, clean+"-dirty")
 	}
 }
+
+// results.json names the helper measured by its path and the first 24 hex digits of its sha256,
+// as every published run has.
+func TestDescribeCtlNamesTheBinaryByItsHash(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ctl")
+	if err := os.WriteFile(p, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describeCtl("bin/ctl", p), "bin/ctl (sha256 2d711642b726b04401627ca9)"; got != want {
+		t.Errorf("describeCtl = %q, want %q", got, want)
+	}
+	if got := describeCtl("bin/ctl", filepath.Join(t.TempDir(), "missing")); got != "bin/ctl" {
+		t.Errorf("describeCtl of a missing file = %q, want the path alone", got)
+	}
+}
